@@ -1,0 +1,135 @@
+// Access tokens: signing keys, @fastify/jwt, and the `authenticate` / `requireAdmin` hooks.
+import { createHash, randomUUID } from 'node:crypto'
+import fp from 'fastify-plugin'
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyRequest } from 'fastify'
+import type { FastifyJWTOptions } from '@fastify/jwt'
+import { dataDirectory } from '../src/db/open.js'
+import type { UserRow } from '../src/db/schema.js'
+import { adminRequired, invalidToken, notAuthenticated } from '../src/errors.js'
+import { loadOrCreateKeys, type SigningKey } from '../src/services/keys.js'
+
+export interface AccessClaims {
+  sub: string
+  username: string
+  role: 'user' | 'admin'
+  sid: number
+  jti: string
+  iat: number
+  exp: number
+  iss: string
+  aud: string
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: Pick<AccessClaims, 'sub' | 'username' | 'role' | 'sid' | 'jti'>
+    user: AccessClaims
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Verifies the bearer token and loads its user and session: use as `onRequest`. */
+    authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void>
+    /** After `authenticate`: the user's role, read from the database row, must be admin. */
+    requireAdmin (request: FastifyRequest, reply: FastifyReply): Promise<void>
+    signAccessToken (user: Pick<UserRow, 'id' | 'username' | 'role'>, sessionId: number): string
+    /** Verify an access token outside a request (revocation); throws when invalid. */
+    verifyAccessToken (token: string): AccessClaims
+    /** Public signing keys as a JWK Set (empty in HS256 mode). */
+    jwks: { keys: Array<SigningKey['publicJwk']> }
+    signingAlgorithm: 'EdDSA' | 'HS256'
+  }
+  interface FastifyRequest {
+    /** The authenticated user's database row and session id, set by `authenticate`. */
+    account: UserRow
+    sessionId: number
+  }
+}
+
+// "Bearer" then the token; anything else (empty, Basic, …) counts as no token.
+const BEARER = /^Bearer +([A-Za-z0-9\-_.]+=*) *$/i
+
+export default fp(async (app) => {
+  const { config } = app
+  const hs256 = config.JWT_SECRET !== undefined
+  const keys = hs256 ? [] : loadOrCreateKeys(dataDirectory(config.DATABASE_PATH))
+  const byKid = new Map(keys.map((k) => [k.kid, k]))
+  const signing = keys[keys.length - 1]
+  // HS256 has no public key to take a thumbprint of; the kid is a digest that does not reveal the secret.
+  const kid = hs256
+    ? `hs256-${createHash('sha256').update(`latchkey-kid:${config.JWT_SECRET}`).digest('base64url').slice(0, 16)}`
+    : signing.kid
+  const algorithm = hs256 ? 'HS256' : 'EdDSA'
+
+  await app.register(fastifyJwt, {
+    secret: hs256
+      ? config.JWT_SECRET!
+      : {
+          private: signing.privatePem,
+          // Verify with the key the token names; an unknown kid is an invalid token.
+          public: (_request: unknown, token: { header?: { kid?: string } }, done: (err: Error | null, key?: string) => void) => {
+            const key = byKid.get(token.header?.kid ?? '')
+            if (key === undefined) done(new Error('unknown kid'))
+            else done(null, key.publicPem)
+          }
+        } as unknown as FastifyJWTOptions['secret'],
+    // The key callback needs the header (kid), so tokens are decoded with it.
+    decode: { complete: true },
+    sign: {
+      algorithm,
+      kid,
+      iss: config.JWT_ISSUER,
+      aud: config.JWT_AUDIENCE,
+      // @fastify/jwt reads a number here as seconds.
+      expiresIn: config.ACCESS_TOKEN_TTL
+    },
+    verify: {
+      algorithms: [algorithm],
+      allowedIss: config.JWT_ISSUER,
+      allowedAud: config.JWT_AUDIENCE,
+      requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp', 'iss', 'aud'],
+      clockTolerance: config.JWT_CLOCK_TOLERANCE * 1000,
+      // Caches the signature check only: the user and session are still read on every request.
+      cache: 10000
+    }
+  })
+
+  app.decorate('signingAlgorithm', algorithm)
+  app.decorate('jwks', { keys: keys.map((k) => k.publicJwk) })
+
+  app.decorate('signAccessToken', (user: Pick<UserRow, 'id' | 'username' | 'role'>, sessionId: number) =>
+    app.jwt.sign({ sub: String(user.id), username: user.username, role: user.role, sid: sessionId, jti: randomUUID() }))
+
+  app.decorate('verifyAccessToken', (token: string): AccessClaims => {
+    const decoded = app.jwt.decode<{ header: { kid?: string } }>(token, { complete: true })
+    const key = hs256 ? config.JWT_SECRET! : byKid.get(decoded?.header?.kid ?? '')?.publicPem
+    if (key === undefined) throw invalidToken()
+    return app.jwt.verify<AccessClaims>(token, { key })
+  })
+
+  app.decorateRequest('account', null as unknown as UserRow)
+  app.decorateRequest('sessionId', 0)
+
+  app.decorate('authenticate', async (request: FastifyRequest) => {
+    const header = request.headers.authorization
+    if (header === undefined || !BEARER.test(header)) throw notAuthenticated()
+    let claims: AccessClaims
+    try {
+      claims = await request.jwtVerify<AccessClaims>()
+    } catch (err) {
+      throw invalidToken((err as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED')
+    }
+    const userId = Number(claims.sub)
+    if (!Number.isSafeInteger(userId) || !Number.isSafeInteger(claims.sid)) throw invalidToken()
+    const account = app.sessions.findActiveUser(userId, claims.sid)
+    if (account === undefined) throw invalidToken()
+    request.account = account
+    request.sessionId = claims.sid
+  })
+
+  app.decorate('requireAdmin', async (request: FastifyRequest) => {
+    if (request.account?.role !== 'admin') throw adminRequired()
+  })
+}, { name: 'auth', dependencies: ['config', 'services'] })

@@ -1,0 +1,101 @@
+// One error handler: every thrown error becomes an RFC 9457 problem, or an RFC 6749 error on OAuth2 routes.
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { STATUS_CODES } from 'node:http'
+import { OAuthError, Problem, type FieldError } from '../src/errors.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Errors on this route use the OAuth2 shape `{ error, error_description }` (RFC 6749 §5.2). */
+    oauth?: boolean
+  }
+}
+
+interface AjvError { instancePath: string, keyword: string, message?: string, params: Record<string, unknown> }
+
+function describe (e: AjvError): string {
+  const p = e.params
+  switch (e.keyword) {
+    case 'required': return 'is required'
+    case 'minLength': return `must be at least ${String(p.limit)} characters`
+    case 'maxLength': return `must be at most ${String(p.limit)} characters`
+    case 'format': return `must be a valid ${String(p.format)}`
+    case 'type': return `must be ${p.type === 'integer' ? 'an integer' : `a ${String(p.type)}`}`
+    default: return e.message ?? 'is invalid'
+  }
+}
+
+export function fieldErrors (errors: AjvError[]): FieldError[] {
+  return errors.map((e) => ({
+    field: e.keyword === 'required' ? `${e.instancePath}/${String(e.params.missingProperty)}` : e.instancePath,
+    message: describe(e)
+  }))
+}
+
+const STORAGE_UNAVAILABLE = /^SQLITE_(READONLY|FULL|BUSY|LOCKED|IOERR|CANTOPEN)/
+
+const OAUTH_MESSAGES: Record<number, string> = {
+  413: 'The request body is too large',
+  415: 'Send the request body as application/x-www-form-urlencoded (OAuth2, RFC 6749)'
+}
+
+export default fp(async (app) => {
+  function send (request: FastifyRequest, reply: FastifyReply, status: number, detail: string,
+    extra: { headers?: Record<string, string>, errors?: FieldError[], oauthError?: string } = {}) {
+    if (extra.headers) reply.headers(extra.headers)
+    reply.code(status)
+    if (request.routeOptions.config?.oauth === true) {
+      const error = extra.oauthError ?? (status === 429 ? 'slow_down' : status >= 500 ? 'server_error' : 'invalid_request')
+      const description = status === 400 && extra.errors?.length
+        ? extra.errors.map((e) => `${e.field.slice(1) || 'body'} ${e.message}`).join('; ')
+        : OAUTH_MESSAGES[status] ?? detail
+      return reply.type('application/json; charset=utf-8').send({ error, error_description: description })
+    }
+    return reply.type('application/problem+json; charset=utf-8').send({
+      type: 'about:blank',
+      title: STATUS_CODES[status] ?? 'Error',
+      status,
+      detail,
+      ...(extra.errors ? { errors: extra.errors } : {})
+    })
+  }
+
+  app.setErrorHandler((err: FastifyError & { validation?: AjvError[], validationContext?: string }, request, reply) => {
+    if (err instanceof OAuthError) {
+      return send(request, reply, err.statusCode, err.description, { headers: err.headers, oauthError: err.error })
+    }
+    if (err instanceof Problem) {
+      return send(request, reply, err.statusCode, err.detail, { headers: err.headers, errors: err.errors })
+    }
+    if (err.validation) {
+      // API.md: a path id that is not a positive integer is a 404, like a missing row.
+      if (err.validationContext === 'params') return send(request, reply, 404, 'Not found')
+      const errors = fieldErrors(err.validation)
+      const oauth = request.routeOptions.config?.oauth === true
+      return send(request, reply, oauth ? 400 : 422,
+        `The request is invalid: ${errors.map((e) => `${e.field || '/'} ${e.message}`).join('; ')}`, { errors })
+    }
+    if (typeof err.code === 'string' && STORAGE_UNAVAILABLE.test(err.code)) {
+      request.log.error({ err }, 'storage unavailable')
+      return send(request, reply, 503, 'The database cannot accept writes right now; try again later')
+    }
+    const status = err.statusCode ?? 500
+    if (status >= 400 && status < 500) {
+      const detail = status === 400 && err.code === 'FST_ERR_CTP_INVALID_JSON_BODY'
+        ? 'The request body is not valid JSON'
+        : status === 413
+          ? 'The request body is too large'
+          : status === 415
+            ? `Unsupported content type: send ${request.routeOptions.config?.oauth === true ? 'application/x-www-form-urlencoded' : 'application/json'}`
+            : status === 400
+              ? 'The request could not be parsed'
+              : err.message || STATUS_CODES[status] || 'Bad request'
+      return send(request, reply, status, detail)
+    }
+    request.log.error({ err }, 'unhandled error')
+    return send(request, reply, 500, 'An unexpected error occurred')
+  })
+
+  app.setNotFoundHandler((request, reply) =>
+    send(request, reply, 404, `No route for ${request.method} ${request.url.split('?')[0]}`))
+}, { name: 'errors' })

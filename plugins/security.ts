@@ -1,0 +1,28 @@
+// Security headers (helmet), opt-in CORS and the per-IP rate limiter the auth routes opt into.
+import fp from 'fastify-plugin'
+import helmet from '@fastify/helmet'
+import cors from '@fastify/cors'
+import rateLimit from '@fastify/rate-limit'
+
+export default fp(async (app) => {
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        // Swagger UI is served over plain http on localhost; upgrading its requests would break it.
+        upgradeInsecureRequests: null
+      }
+    },
+    // HSTS is the TLS-terminating proxy's decision, not an http server's.
+    strictTransportSecurity: false
+  })
+  const origins = app.config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
+  if (origins.length > 0) {
+    await app.register(cors, { origin: origins, methods: ['GET', 'POST', 'PATCH', 'DELETE'] })
+  }
+  // global: false — only routes that set `config.rateLimit` are limited (see src/routes/auth.ts).
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) =>
+      Object.assign(new Error(`Too many requests: retry in ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 })
+  })
+}, { name: 'security', dependencies: ['config'] })

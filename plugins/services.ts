@@ -1,0 +1,45 @@
+// Builds the services once per app (prepared statements live as long as the process) and decorates them.
+import fp from 'fastify-plugin'
+import { createPasswordHasher, type PasswordHasher } from '../src/services/passwords.js'
+import { createSessionsService, type SessionsService } from '../src/services/sessions.js'
+import { createTasksService, type TasksService } from '../src/services/tasks.js'
+import { createUsersService, type UsersService } from '../src/services/users.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    passwords: PasswordHasher
+    users: UsersService
+    sessions: SessionsService
+    tasks: TasksService
+  }
+}
+
+export default fp(async (app) => {
+  const { config } = app
+  const passwords = createPasswordHasher({
+    memoryCost: config.ARGON2_MEMORY_COST,
+    timeCost: config.ARGON2_TIME_COST,
+    parallelism: config.ARGON2_PARALLELISM
+  })
+  const sessions = createSessionsService(app.db, {
+    refreshTtl: config.REFRESH_TOKEN_TTL,
+    reuseGrace: config.REFRESH_REUSE_GRACE
+  })
+  app.decorate('passwords', passwords)
+  app.decorate('users', createUsersService(app.db, passwords))
+  app.decorate('sessions', sessions)
+  app.decorate('tasks', createTasksService(app.db))
+
+  // Housekeeping: ended and expired sessions are deleted on a timer that never keeps the process alive.
+  if (config.SESSION_PURGE_INTERVAL > 0) {
+    const timer = setInterval(() => {
+      try {
+        sessions.purge()
+      } catch (err) {
+        app.log.warn({ err }, 'session purge failed')
+      }
+    }, config.SESSION_PURGE_INTERVAL * 1000)
+    timer.unref()
+    app.addHook('onClose', async () => { clearInterval(timer) })
+  }
+}, { name: 'services', dependencies: ['config', 'db'] })

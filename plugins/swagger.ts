@@ -1,0 +1,39 @@
+// OpenAPI 3 document at /docs/json and Swagger UI at /docs, whose Authorize button runs the password flow.
+import fp from 'fastify-plugin'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import { packageVersion as version } from '../src/paths.js'
+
+export default fp(async (app) => {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Latchkey',
+        version,
+        description: 'Self-contained JWT authentication API. Click **Authorize**, enter a username (or email) and password, then use "Try it out" on protected routes.'
+      },
+      tags: [
+        { name: 'auth', description: 'Registration, OAuth2 token endpoint, refresh, logout, revocation' },
+        { name: 'users', description: 'The signed-in user: profile, password, sessions' },
+        { name: 'tasks', description: "The signed-in user's tasks" },
+        { name: 'admin', description: 'Administration (role admin)' },
+        { name: 'discovery', description: 'Keys and metadata for other services' },
+        { name: 'operations', description: 'Health and readiness' }
+      ],
+      components: {
+        securitySchemes: {
+          OAuth2PasswordBearer: {
+            type: 'oauth2',
+            description: 'OAuth2 password flow: the token endpoint returns a bearer access token.',
+            flows: { password: { tokenUrl: '/auth/token', refreshUrl: '/auth/token', scopes: {} } }
+          }
+        }
+      }
+    }
+  })
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    uiConfig: { docExpansion: 'list', deepLinking: true, persistAuthorization: false }
+  })
+}, { name: 'swagger' })

@@ -1,0 +1,63 @@
+// buildApp(config): the whole application as one Fastify instance, plugins then routes, in order.
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Config } from './config.js'
+import configPlugin from '../plugins/config.js'
+import dbPlugin from '../plugins/db.js'
+import servicesPlugin from '../plugins/services.js'
+import authPlugin from '../plugins/auth.js'
+import errorsPlugin from '../plugins/errors.js'
+import validationPlugin from '../plugins/validation.js'
+import securityPlugin from '../plugins/security.js'
+import swaggerPlugin from '../plugins/swagger.js'
+import { OAuthErrorResponse, ProblemResponse } from './schemas/common.js'
+import authRoutes from './routes/auth.js'
+import userRoutes from './routes/users.js'
+import adminRoutes from './routes/admin.js'
+import taskRoutes from './routes/tasks.js'
+import wellKnownRoutes from './routes/well-known.js'
+import healthRoutes from './routes/health.js'
+
+export interface BuildOptions {
+  logger?: FastifyServerOptions['logger']
+}
+
+// Never log a password, a token or an Authorization header, whatever a serializer is later taught to log.
+export const logRedactPaths = [
+  'req.headers.authorization', 'req.headers.cookie', 'headers.authorization',
+  '*.password', '*.current_password', '*.new_password', '*.refresh_token', '*.access_token', '*.token', '*.client_secret'
+]
+
+export async function buildApp (config: Config, options: BuildOptions = {}) {
+  const app = Fastify({
+    logger: options.logger ?? { level: config.LOG_LEVEL, redact: logRedactPaths },
+    trustProxy: config.TRUST_PROXY,
+    bodyLimit: 1024 * 1024,
+    // Reject requests whose JSON carries __proto__ / constructor.prototype instead of parsing them.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    ajv: { customOptions: { coerceTypes: false } },
+    routerOptions: { ignoreTrailingSlash: true }
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(configPlugin, { config })
+  await app.register(errorsPlugin)
+  await app.register(validationPlugin)
+  app.addSchema(ProblemResponse)
+  app.addSchema(OAuthErrorResponse)
+  await app.register(securityPlugin)
+  await app.register(swaggerPlugin)
+  await app.register(dbPlugin)
+  await app.register(servicesPlugin)
+  await app.register(authPlugin)
+
+  await app.register(healthRoutes)
+  await app.register(wellKnownRoutes)
+  await app.register(authRoutes)
+  await app.register(userRoutes)
+  await app.register(adminRoutes)
+  await app.register(taskRoutes)
+  return app
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>

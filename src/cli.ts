@@ -1,0 +1,211 @@
+#!/usr/bin/env node
+// The `latchkey` command: serve (default), migrate, user management and signing keys.
+import { existsSync } from 'node:fs'
+import { createInterface } from 'node:readline'
+import { parseArgs } from 'node:util'
+import { ConfigError, parseConfig, type Config } from './config.js'
+import { dataDirectory, openDatabase } from './db/open.js'
+import { users } from './db/schema.js'
+import { Problem } from './errors.js'
+import { packageVersion as version } from './paths.js'
+import { addKey, listKeys, retireKey } from './services/keys.js'
+import { createPasswordHasher } from './services/passwords.js'
+import { createUsersService, type Role } from './services/users.js'
+
+const HELP = `latchkey ${version} — a self-contained JWT authentication server
+
+Usage:
+  latchkey [serve]                     apply migrations, create keys if missing, serve
+  latchkey migrate                     apply pending migrations and exit
+  latchkey user create --username U --email E [--role admin|user] [--password-stdin]
+  latchkey user list
+  latchkey user set-role U admin|user
+  latchkey user disable U | latchkey user enable U
+  latchkey keys rotate                 add a signing key (used from the next start)
+  latchkey keys list
+  latchkey keys retire KID             stop accepting tokens signed with KID
+  latchkey --help | --version
+
+Configuration comes from environment variables (and ./.env): HOST, PORT, DATABASE_PATH, …
+See README.md and docs/configuration.md.`
+
+class UsageError extends Error {}
+
+function loadConfig (): Config {
+  // .env is optional; variables already set in the environment win.
+  if (existsSync('.env')) process.loadEnvFile('.env')
+  return parseConfig(process.env)
+}
+
+async function readPassword (fromStdin: boolean): Promise<string> {
+  if (fromStdin || !process.stdin.isTTY) {
+    if (!fromStdin) throw new UsageError('no terminal to prompt on: pass the password with --password-stdin')
+    let data = ''
+    for await (const chunk of process.stdin) data += String(chunk)
+    return data.replace(/\r?\n$/, '')
+  }
+  // Prompt without echo: the readline output is muted while the password is typed.
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true })
+  const write = rl as unknown as { _writeToOutput: (s: string) => void }
+  const ask = (question: string) => new Promise<string>((resolve) => {
+    process.stdout.write(question)
+    write._writeToOutput = () => {}
+    rl.question('', (answer) => { process.stdout.write('\n'); resolve(answer) })
+  })
+  try {
+    const first = await ask('Password: ')
+    const second = await ask('Repeat password: ')
+    if (first !== second) throw new UsageError('the passwords do not match')
+    return first
+  } finally {
+    rl.close()
+  }
+}
+
+function openUsers (config: Config) {
+  const { db, sqlite } = openDatabase(config.DATABASE_PATH)
+  const hasher = createPasswordHasher({
+    memoryCost: config.ARGON2_MEMORY_COST, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM
+  })
+  return { db, sqlite, service: createUsersService(db, hasher) }
+}
+
+async function userCommand (args: string[]): Promise<void> {
+  const [action, ...rest] = args
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      username: { type: 'string' },
+      email: { type: 'string' },
+      role: { type: 'string', default: 'user' },
+      'password-stdin': { type: 'boolean', default: false }
+    }
+  })
+  const config = loadConfig()
+  const { db, sqlite, service } = openUsers(config)
+  try {
+    const find = (name: string | undefined) => {
+      if (!name) throw new UsageError(`usage: latchkey user ${action} USERNAME`)
+      const user = service.findByLogin(name)
+      if (user === undefined) throw new UsageError(`no user named ${name}`)
+      return user
+    }
+    switch (action) {
+      case 'create': {
+        if (!values.username || !values.email) throw new UsageError('usage: latchkey user create --username U --email E [--role admin|user] [--password-stdin]')
+        if (values.role !== 'admin' && values.role !== 'user') throw new UsageError('--role must be admin or user')
+        if (!/^[A-Za-z0-9_.-]{3,32}$/.test(values.username)) throw new UsageError('--username must be 3–32 characters of A-Z a-z 0-9 _ . -')
+        if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(values.email) || values.email.length > 254) throw new UsageError('--email must be a valid email address')
+        if (service.findByLogin(values.username) !== undefined) throw new UsageError(`user ${values.username} already exists`)
+        const password = await readPassword(values['password-stdin'])
+        const user = await service.register({ username: values.username, email: values.email, password, role: values.role as Role })
+        console.log(`Created ${user.role} ${user.username} (id ${user.id}).`)
+        return
+      }
+      case 'list': {
+        const rows = db.select().from(users).orderBy(users.id).all()
+        console.log(['id', 'username', 'email', 'role', 'disabled'].join('\t'))
+        for (const u of rows) console.log([u.id, u.username, u.email, u.role, u.disabled ? 'yes' : 'no'].join('\t'))
+        return
+      }
+      case 'set-role': {
+        const role = positionals[1]
+        if (role !== 'admin' && role !== 'user') throw new UsageError('usage: latchkey user set-role USERNAME admin|user')
+        const user = service.adminUpdate(find(positionals[0]).id, { role })
+        console.log(`${user!.username} is now ${role}.`)
+        return
+      }
+      case 'disable':
+      case 'enable': {
+        const user = service.adminUpdate(find(positionals[0]).id, { disabled: action === 'disable' })
+        console.log(`${user!.username} is ${action}d${action === 'disable' ? '; their sessions have ended' : ''}.`)
+        return
+      }
+      default:
+        throw new UsageError('usage: latchkey user create|list|set-role|disable|enable …')
+    }
+  } finally {
+    sqlite.close()
+  }
+}
+
+function keysCommand (args: string[]): void {
+  const [action, kid] = args
+  const config = loadConfig()
+  const dir = dataDirectory(config.DATABASE_PATH)
+  switch (action) {
+    case 'rotate': {
+      const key = addKey(dir)
+      console.log(`Added key ${key.kid}. Running servers sign with it from their next start; older keys keep verifying.`)
+      return
+    }
+    case 'list': {
+      const keys = listKeys(dir)
+      keys.forEach((k, i) => console.log(`${k.kid}\t${k.createdAt.toISOString()}\t${i === keys.length - 1 ? 'signing' : 'verify-only'}`))
+      if (keys.length === 0) console.log('No keys yet: they are created on first start.')
+      return
+    }
+    case 'retire': {
+      if (!kid) throw new UsageError('usage: latchkey keys retire KID')
+      try {
+        retireKey(dir, kid)
+      } catch (err) {
+        throw new UsageError((err as Error).message)
+      }
+      console.log(`Retired ${kid}: tokens it signed stop verifying from the next start.`)
+      return
+    }
+    default:
+      throw new UsageError('usage: latchkey keys rotate|list|retire KID')
+  }
+}
+
+async function main (argv: string[]): Promise<void> {
+  const [command = 'serve', ...rest] = argv
+  switch (command) {
+    case '--help': case '-h': case 'help':
+      console.log(HELP)
+      return
+    case '--version': case '-v': case 'version':
+      console.log(version)
+      return
+    case 'serve': {
+      const { startServer } = await import('./server.js')
+      await startServer(loadConfig())
+      return
+    }
+    case 'migrate': {
+      const config = loadConfig()
+      openDatabase(config.DATABASE_PATH).sqlite.close()
+      console.log(`Migrations applied to ${config.DATABASE_PATH}.`)
+      return
+    }
+    case 'user': return await userCommand(rest)
+    case 'keys': return keysCommand(rest)
+    default:
+      throw new UsageError(`unknown command "${command}"; see latchkey --help`)
+  }
+}
+
+/** One sentence for the errors a newcomer can hit; a stack trace only for real bugs. */
+function explain (err: unknown): string | undefined {
+  if (err instanceof ConfigError) return err.message
+  if (err instanceof UsageError) return err.message
+  if (err instanceof Problem) {
+    return err.errors?.length ? err.errors.map((e) => `${e.field.slice(1)} ${e.message}`).join('; ') : err.detail
+  }
+  const e = err as NodeJS.ErrnoException & { address?: string, port?: number }
+  if (e.code === 'EADDRINUSE') return `port ${e.port ?? ''} is already in use: stop the other server or set PORT`
+  if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS') return `permission denied: ${e.path ?? e.address ?? e.message} (check DATABASE_PATH and the data directory)`
+  if (e.code === 'EADDRNOTAVAIL') return `cannot listen on ${e.address ?? 'HOST'}: set HOST to an address of this machine`
+  if (typeof e.code === 'string' && e.code.startsWith('SQLITE_')) return `database error (${e.code}): ${e.message}`
+  return undefined
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const sentence = explain(err)
+  if (sentence !== undefined) console.error(`latchkey: ${sentence}`)
+  else console.error(err)
+  process.exitCode = 1
+})

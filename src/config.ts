@@ -1,0 +1,86 @@
+// The environment schema: every setting Latchkey reads, parsed and validated once at the process edge.
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+const Seconds = (def: number, description: string) =>
+  Type.Integer({ minimum: 1, default: def, description })
+
+export const ConfigSchema = Type.Object({
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface to listen on' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000, description: 'TCP port (0 = any free port)' }),
+  DATABASE_PATH: Type.String({ minLength: 1, default: './data/latchkey.db', description: 'SQLite file; its folder is the data directory (keys live there too)' }),
+  ACCESS_TOKEN_TTL: Seconds(1800, 'Access token lifetime, seconds'),
+  REFRESH_TOKEN_TTL: Seconds(604800, 'Refresh token lifetime, seconds'),
+  REFRESH_REUSE_GRACE: Type.Integer({ minimum: 0, default: 10, description: 'Seconds during which the previous refresh token may be reused (concurrent refresh)' }),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1, description: 'iss claim; default http://HOST:PORT' })),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'latchkey', description: 'aud claim' }),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'Shared secret (at least 32 bytes): switches signing to HS256' })),
+  JWT_CLOCK_TOLERANCE: Type.Integer({ minimum: 0, maximum: 300, default: 0, description: 'Clock tolerance on exp/nbf, seconds' }),
+  ARGON2_MEMORY_COST: Type.Integer({ minimum: 1024, maximum: 4194304, default: 19456, description: 'argon2id memory, KiB (OWASP minimum 19456)' }),
+  ARGON2_TIME_COST: Type.Integer({ minimum: 1, maximum: 100, default: 2, description: 'argon2id iterations' }),
+  ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'argon2id lanes' }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino log level' }),
+  TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client IP from X-Forwarded-For (only behind a proxy you control)' }),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 60, description: 'Requests a minute per IP on /auth/token, /auth/register, /auth/refresh (0 = off)' }),
+  LOGIN_THROTTLE_AFTER: Type.Integer({ minimum: 0, default: 5, description: 'Failed logins for one name before delays begin (0 = off)' }),
+  CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed by CORS (empty = CORS off)' }),
+  SESSION_PURGE_INTERVAL: Type.Integer({ minimum: 0, default: 3600, description: 'Seconds between purges of ended and expired sessions (0 = never)' })
+})
+
+export type Config = Static<typeof ConfigSchema> & { JWT_ISSUER: string }
+
+export class ConfigError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+function allowed (schema: TSchema): string {
+  if (schema.anyOf) return `one of ${schema.anyOf.map((s: TSchema) => s.const).join(', ')}`
+  if (schema.type === 'boolean') return 'true or false'
+  const parts: string[] = [schema.type === 'integer' ? 'a whole number' : 'a string']
+  if (schema.minimum !== undefined) parts.push(`>= ${schema.minimum}`)
+  if (schema.maximum !== undefined) parts.push(`<= ${schema.maximum}`)
+  if (schema.minLength !== undefined) parts.push(`at least ${schema.minLength} characters`)
+  return parts.join(', ')
+}
+
+/**
+ * Turn an environment (process.env or a test's overrides) into a Config.
+ * Unknown variables are ignored; every bad one is reported, one line each.
+ */
+export function parseConfig (env: Record<string, unknown>): Config {
+  const input: Record<string, unknown> = {}
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = env[key]
+    // An empty variable means "not set", as in most twelve-factor tools.
+    if (value !== undefined && value !== '') input[key] = value
+  }
+  const TRUE = ['1', 'true', 'yes', 'on']
+  const FALSE = ['0', 'false', 'no', 'off']
+  if (typeof input.TRUST_PROXY === 'string') {
+    const v = input.TRUST_PROXY.toLowerCase()
+    if (TRUE.includes(v)) input.TRUST_PROXY = true
+    else if (FALSE.includes(v)) input.TRUST_PROXY = false
+  }
+  const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, input)) as Record<string, unknown>
+  const problems: string[] = []
+  for (const key of Object.keys(ConfigSchema.properties) as Array<keyof typeof ConfigSchema.properties>) {
+    const schema = ConfigSchema.properties[key]
+    const value = converted[key]
+    if (value === undefined && !(key === 'JWT_ISSUER' || key === 'JWT_SECRET')) {
+      problems.push(`${key} is required: ${allowed(schema)}`)
+    } else if (value !== undefined && !Value.Check(schema, value)) {
+      problems.push(`${key}=${key === 'JWT_SECRET' ? '(hidden)' : JSON.stringify(env[key])} is not valid: expected ${allowed(schema)}`)
+    }
+  }
+  if (typeof converted.JWT_SECRET === 'string' && Buffer.byteLength(converted.JWT_SECRET) < 32) {
+    if (!problems.some((p) => p.startsWith('JWT_SECRET'))) problems.push('JWT_SECRET is too short: expected at least 32 bytes')
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  const config = converted as Config
+  config.JWT_ISSUER ??= `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`
+  config.JWT_ISSUER = config.JWT_ISSUER.replace(/\/+$/, '')
+  return config
+}

@@ -1,0 +1,40 @@
+// Opening the SQLite file: pragmas chosen for durability and concurrency, then pending migrations.
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
+import { migrationsFolder } from '../paths.js'
+import * as schema from './schema.js'
+
+export type Db = BetterSQLite3Database<typeof schema>
+
+export interface OpenedDatabase {
+  sqlite: Database.Database
+  db: Db
+}
+
+/** The data directory is the folder that holds the database file; keys live beside it. */
+export function dataDirectory (databasePath: string): string {
+  return dirname(databasePath)
+}
+
+export function openDatabase (databasePath: string, { migrations = true } = {}): OpenedDatabase {
+  mkdirSync(dataDirectory(databasePath), { recursive: true })
+  const sqlite = new Database(databasePath)
+  try {
+    // WAL lets readers run beside the writer. synchronous=NORMAL in WAL mode keeps every committed
+    // transaction across a process crash (kill -9); only an OS crash or power loss can drop the
+    // last commits, and never corrupts the file (https://www.sqlite.org/pragma.html#pragma_synchronous).
+    sqlite.pragma('journal_mode = WAL')
+    sqlite.pragma('synchronous = NORMAL')
+    sqlite.pragma('foreign_keys = ON')
+    sqlite.pragma('busy_timeout = 5000')
+    const db = drizzle({ client: sqlite, schema })
+    if (migrations) migrate(db, { migrationsFolder })
+    return { sqlite, db }
+  } catch (err) {
+    sqlite.close()
+    throw err
+  }
+}

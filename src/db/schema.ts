@@ -1,0 +1,67 @@
+// Drizzle tables for Latchkey: users, sessions (one per login), refresh tokens (a session's family), tasks.
+import { sql } from 'drizzle-orm'
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+
+// Times are stored as integer milliseconds since the epoch: cheap to compare in SQL, ISO 8601 at the edge.
+const timestamp = (name: string) => integer(name, { mode: 'timestamp_ms' })
+
+export const users = sqliteTable('users', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  username: text('username').notNull(),
+  email: text('email').notNull(),
+  passwordHash: text('password_hash').notNull(),
+  role: text('role', { enum: ['user', 'admin'] }).notNull().default('user'),
+  disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
+  createdAt: timestamp('created_at').notNull()
+}, (t) => [
+  // The database, not a lookup, enforces uniqueness, so racing registrations get one 201 and one 409.
+  uniqueIndex('users_username_lower_unique').on(sql`lower(${t.username})`),
+  uniqueIndex('users_email_unique').on(t.email)
+])
+
+export const sessions = sqliteTable('sessions', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  createdAt: timestamp('created_at').notNull(),
+  lastUsedAt: timestamp('last_used_at').notNull(),
+  // Moves forward on every refresh: the newest refresh token's expiry.
+  expiresAt: timestamp('expires_at').notNull(),
+  endedAt: timestamp('ended_at'),
+  endReason: text('end_reason'),
+  // The refresh token rotated most recently; only it may be reused within the grace period.
+  lastRotatedTokenId: integer('last_rotated_token_id'),
+  userAgent: text('user_agent'),
+  ip: text('ip')
+}, (t) => [
+  index('sessions_user_id_idx').on(t.userId),
+  index('sessions_expires_at_idx').on(t.expiresAt)
+])
+
+export const refreshTokens = sqliteTable('refresh_tokens', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  sessionId: integer('session_id').notNull().references(() => sessions.id, { onDelete: 'cascade' }),
+  // SHA-256 of the opaque token; the token itself is never stored.
+  tokenHash: text('token_hash').notNull(),
+  createdAt: timestamp('created_at').notNull(),
+  // Set when the token is exchanged; presenting it again after that is reuse.
+  rotatedAt: timestamp('rotated_at')
+}, (t) => [
+  uniqueIndex('refresh_tokens_hash_unique').on(t.tokenHash),
+  index('refresh_tokens_session_id_idx').on(t.sessionId)
+])
+
+export const tasks = sqliteTable('tasks', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  title: text('title').notNull(),
+  description: text('description'),
+  done: integer('done', { mode: 'boolean' }).notNull().default(false),
+  createdAt: timestamp('created_at').notNull(),
+  updatedAt: timestamp('updated_at').notNull()
+}, (t) => [
+  index('tasks_user_id_id_idx').on(t.userId, t.id)
+])
+
+export type UserRow = typeof users.$inferSelect
+export type SessionRow = typeof sessions.$inferSelect
+export type TaskRow = typeof tasks.$inferSelect

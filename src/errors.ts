@@ -1,0 +1,52 @@
+// Small typed errors that routes and services throw; plugins/errors.ts turns them into the contract's shapes.
+
+export interface FieldError { field: string, message: string }
+
+/** An RFC 9457 problem: `detail` is the human sentence clients show. */
+export class Problem extends Error {
+  constructor (
+    readonly statusCode: number,
+    readonly detail: string,
+    readonly headers: Record<string, string> = {},
+    readonly errors?: FieldError[]
+  ) {
+    super(detail)
+    this.name = 'Problem'
+  }
+}
+
+/** An RFC 6749 §5.2 error, used on the OAuth2 endpoints (/auth/token, /auth/revoke). */
+export class OAuthError extends Error {
+  constructor (
+    readonly statusCode: number,
+    readonly error: 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'slow_down' | 'invalid_client',
+    readonly description: string,
+    readonly headers: Record<string, string> = {}
+  ) {
+    super(description)
+    this.name = 'OAuthError'
+  }
+}
+
+export const notAuthenticated = () =>
+  new Problem(401, 'Not authenticated', { 'www-authenticate': 'Bearer' })
+
+// RFC 6750 §3.1: invalid_token, with a description when the token merely expired so clients refresh.
+export const invalidToken = (expired = false) =>
+  new Problem(401, 'Could not validate credentials', {
+    'www-authenticate': expired
+      ? 'Bearer error="invalid_token", error_description="The access token expired"'
+      : 'Bearer error="invalid_token"'
+  })
+
+export const adminRequired = () => new Problem(403, 'Admin access required')
+export const notFound = (what = 'Not found') => new Problem(404, what)
+export const conflict = (detail: string) => new Problem(409, detail)
+export const unprocessable = (errors: FieldError[]) =>
+  new Problem(422, `The request is invalid: ${errors.map((e) => `${e.field || '/'} ${e.message}`).join('; ')}`, {}, errors)
+
+/** better-sqlite3 reports constraint failures with an error code; services translate them. */
+export function isUniqueViolation (err: unknown): boolean {
+  return typeof err === 'object' && err !== null &&
+    ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' || (err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+}

@@ -1,0 +1,203 @@
+// /auth: registration, the OAuth2 token endpoint (password and refresh grants), refresh, logout, revocation.
+import formbody from '@fastify/formbody'
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { UserRow } from '../db/schema.js'
+import { notAuthenticated, OAuthError, Problem, unprocessable } from '../errors.js'
+import { LoginThrottle } from '../services/login-throttle.js'
+import { toPublicUser } from '../services/users.js'
+import {
+  bearer, Email, NewPassword, NoContent, oauthErrors, problems, TokenResponse, Username, UserResponse
+} from '../schemas/common.js'
+
+const AUTH_BODY_LIMIT = 16 * 1024
+
+const RegisterBody = Type.Object({
+  username: Username,
+  email: Email,
+  password: NewPassword
+})
+
+const FormField = (description: string, examples?: string[]) =>
+  Type.Optional(Type.String({ maxLength: 1024, description, ...(examples ? { examples } : {}) }))
+
+const TokenBody = Type.Object({
+  grant_type: FormField('`password` (the default when omitted) or `refresh_token`', ['password']),
+  username: FormField('Password grant: the username or the email, any case', ['alice']),
+  password: FormField('Password grant: the password'),
+  refresh_token: FormField('Refresh grant: the refresh token'),
+  scope: FormField('Accepted and ignored (v1 grants no scopes)'),
+  client_id: FormField('Accepted and ignored'),
+  client_secret: FormField('Accepted and ignored')
+}, { description: 'application/x-www-form-urlencoded (RFC 6749 §4.3, §6)' })
+
+const RefreshBody = Type.Object({
+  refresh_token: Type.String({ minLength: 1, maxLength: 1024, description: 'The current refresh token' })
+})
+
+const LogoutBody = Type.Object({
+  refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Ends the session this refresh token belongs to' })),
+  all: Type.Optional(Type.Boolean({ description: 'With a bearer token: end every session of the user', examples: [true] }))
+})
+
+const RevokeBody = Type.Object({
+  token: FormField('The refresh or access token to revoke'),
+  token_type_hint: FormField('`refresh_token` or `access_token`; a hint only')
+}, { description: 'application/x-www-form-urlencoded (RFC 7009)' })
+
+const INVALID_LOGIN = 'Incorrect username or password'
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const { config } = app
+  const throttle = new LoginThrottle(config.LOGIN_THROTTLE_AFTER)
+  // Per-IP limit on the routes that cost a hash or a write; 0 turns it off (test suites, benchmarks).
+  const rateLimit = config.RATE_LIMIT_PER_MINUTE > 0
+    ? { max: config.RATE_LIMIT_PER_MINUTE, timeWindow: 60_000 }
+    : false
+
+  app.addHook('onRoute', (route) => { route.bodyLimit ??= AUTH_BODY_LIMIT })
+
+  function sendTokens (reply: FastifyReply, user: Pick<UserRow, 'id' | 'username' | 'role'>, sessionId: number, refreshToken: string) {
+    // RFC 6749 §5.1: token responses must not be cached.
+    return reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send({
+      access_token: app.signAccessToken(user, sessionId),
+      token_type: 'bearer' as const,
+      expires_in: config.ACCESS_TOKEN_TTL,
+      refresh_token: refreshToken
+    })
+  }
+
+  const clientMeta = (request: FastifyRequest) => ({ userAgent: request.headers['user-agent'], ip: request.ip })
+
+  app.post('/auth/register', {
+    config: { rateLimit },
+    schema: {
+      tags: ['auth'],
+      summary: 'Register a new user',
+      description: 'Creates an account with role `user`. The password is stored as argon2id only.',
+      body: RegisterBody,
+      response: { 201: UserResponse, ...problems(400, 409, 413, 415, 422, 429) }
+    }
+  }, async (request, reply) => {
+    const user = await app.users.register(request.body)
+    return reply.code(201).header('location', `/users/${user.id}`).send(toPublicUser(user))
+  })
+
+  // The OAuth2 endpoints take form bodies only: JSON sent here is a 415 that says what to send.
+  await app.register(async (plain) => {
+    const oauth = plain.withTypeProvider<TypeBoxTypeProvider>()
+    oauth.removeAllContentTypeParsers()
+    await oauth.register(formbody)
+
+    oauth.post('/auth/token', {
+      config: { oauth: true, rateLimit },
+      schema: {
+        tags: ['auth'],
+        summary: 'OAuth2 token endpoint (password and refresh_token grants)',
+        description: 'Form-encoded. Password grant: `username` (or email) and `password`; creates a session. ' +
+          'Refresh grant: `grant_type=refresh_token` and `refresh_token`; rotates the refresh token.',
+        consumes: ['application/x-www-form-urlencoded'],
+        body: TokenBody,
+        response: { 200: TokenResponse, ...oauthErrors(400, 401, 413, 415, 429) }
+      }
+    }, async (request, reply) => {
+      const body = request.body ?? {}
+      const grant = body.grant_type || 'password'
+      if (grant === 'password') {
+        if (!body.username || !body.password) {
+          throw new OAuthError(400, 'invalid_request', 'The password grant requires username and password')
+        }
+        const wait = throttle.retryAfter(body.username)
+        if (wait > 0) {
+          throw new OAuthError(429, 'slow_down', `Too many failed attempts for this account: retry in ${wait} s`, { 'retry-after': String(wait) })
+        }
+        const user = await app.users.verifyLogin(body.username, body.password)
+        if (user === undefined) {
+          throttle.failure(body.username)
+          throw new OAuthError(401, 'invalid_grant', INVALID_LOGIN, { 'www-authenticate': 'Bearer' })
+        }
+        throttle.success(body.username)
+        const { sessionId, refreshToken } = app.sessions.create(user.id, clientMeta(request))
+        return sendTokens(reply, user, sessionId, refreshToken)
+      }
+      if (grant === 'refresh_token') {
+        if (!body.refresh_token) throw new OAuthError(400, 'invalid_request', 'The refresh_token grant requires refresh_token')
+        const outcome = app.sessions.refresh(body.refresh_token)
+        if (!outcome.ok) throw new OAuthError(401, 'invalid_grant', 'The refresh token is invalid, expired or revoked')
+        return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken)
+      }
+      throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token')
+    })
+
+    oauth.post('/auth/revoke', {
+      config: { oauth: true },
+      schema: {
+        tags: ['auth'],
+        summary: 'Revoke a refresh or access token (RFC 7009)',
+        description: 'Ends the session the token belongs to. An unknown token is not an error.',
+        consumes: ['application/x-www-form-urlencoded'],
+        body: RevokeBody,
+        response: { 200: Type.Object({}, { description: 'Revoked (or unknown)' }), ...oauthErrors(400, 413, 415) }
+      }
+    }, async (request, reply) => {
+      const token = request.body?.token
+      if (!token) throw new OAuthError(400, 'invalid_request', 'token is required')
+      // The hint only orders the checks; both kinds are tried (RFC 7009 §2.1).
+      const session = app.sessions.sessionOfToken(token)
+      if (session !== undefined) {
+        app.sessions.end(session.id, 'revoked')
+      } else {
+        try {
+          app.sessions.end(app.verifyAccessToken(token).sid, 'revoked')
+        } catch {
+          // Not a token we issued, or already invalid: nothing to revoke.
+        }
+      }
+      return reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send({})
+    })
+  })
+
+  app.post('/auth/refresh', {
+    config: { rateLimit },
+    schema: {
+      tags: ['auth'],
+      summary: 'Exchange a refresh token for a new token pair (JSON)',
+      description: 'Same as the refresh grant of /auth/token, with a JSON body. The refresh token rotates.',
+      body: RefreshBody,
+      response: { 200: TokenResponse, ...problems(400, 401, 413, 415, 422, 429) }
+    }
+  }, async (request, reply) => {
+    const outcome = app.sessions.refresh(request.body.refresh_token)
+    if (!outcome.ok) throw new Problem(401, 'The refresh token is invalid, expired or revoked')
+    return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken)
+  })
+
+  app.post('/auth/logout', {
+    schema: {
+      tags: ['auth'],
+      summary: 'End a session (or all of them)',
+      description: '`{ refresh_token }` ends that session; idempotent. With a bearer token, `{ "all": true }` ends every ' +
+        "session of the user, and an empty body ends the bearer token's session.",
+      security: [{}, ...bearer],
+      body: Type.Optional(LogoutBody),
+      response: { 204: NoContent, ...problems(400, 401, 413, 415, 422) }
+    }
+  }, async (request, reply) => {
+    const body = request.body ?? {}
+    const hasBearer = request.headers.authorization !== undefined
+    if (body.all === true || (body.refresh_token === undefined && hasBearer)) {
+      if (!hasBearer) throw notAuthenticated()
+      await app.authenticate(request, reply)
+      if (body.all === true) app.sessions.endAll(request.account.id, 'logout_all')
+      else app.sessions.end(request.sessionId, 'logout')
+      return reply.code(204).send(null)
+    }
+    if (body.refresh_token === undefined) throw unprocessable([{ field: '/refresh_token', message: 'is required' }])
+    const session = app.sessions.sessionOfToken(body.refresh_token)
+    if (session !== undefined) app.sessions.end(session.id, 'logout')
+    return reply.code(204).send(null)
+  })
+}
+
+export default routes

@@ -1,0 +1,36 @@
+// Liveness and readiness probes.
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Problem } from '../errors.js'
+import { problems } from '../schemas/common.js'
+
+const Status = Type.Object({ status: Type.String({ examples: ['ok'] }) })
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const ping = app.sqlite.prepare('SELECT 1')
+
+  app.get('/health', {
+    schema: { tags: ['operations'], summary: 'Liveness: 200 while the process runs', response: { 200: Status } }
+  }, async () => ({ status: 'ok' }))
+
+  app.get('/ready', {
+    schema: {
+      tags: ['operations'],
+      summary: 'Readiness: 200 when the database answers, 503 otherwise',
+      response: { 200: Status, ...problems(503) }
+    }
+  }, async () => {
+    try {
+      ping.get()
+    } catch (err) {
+      app.log.error({ err }, 'readiness check failed')
+      throw new Problem(503, 'The database is not answering')
+    }
+    return { status: 'ok' }
+  })
+
+  // A person opening the server's root in a browser wants the docs.
+  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'))
+}
+
+export default routes

@@ -1,0 +1,94 @@
+// /tasks: CRUD over the signed-in user's own tasks; another user's task is a 404, as if absent.
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { notFound } from '../errors.js'
+import { bearer, Cursor, IdParams, Limit, NoContent, Page, problems } from '../schemas/common.js'
+
+const Title = Type.String({ minLength: 1, maxLength: 200, description: 'Title (1–200 characters)', examples: ['Buy milk'] })
+const Description = Type.Union([Type.String({ maxLength: 10000 }), Type.Null()], { description: 'Up to 10,000 characters, or null', examples: ['Two litres'] })
+
+const TaskResponse = Type.Object({
+  id: Type.Integer({ examples: [1] }),
+  title: Type.String({ examples: ['Buy milk'] }),
+  description: Type.Union([Type.String(), Type.Null()]),
+  done: Type.Boolean({ examples: [false] }),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' })
+}, { $id: 'Task' })
+
+const CreateTaskBody = Type.Object({
+  title: Title,
+  description: Type.Optional(Description),
+  done: Type.Optional(Type.Boolean({ default: false }))
+})
+
+const UpdateTaskBody = Type.Object({
+  title: Type.Optional(Title),
+  description: Type.Optional(Description),
+  done: Type.Optional(Type.Boolean())
+})
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  app.addSchema(TaskResponse)
+  app.addHook('onRequest', app.authenticate)
+  const TaskRef = Type.Ref(TaskResponse)
+
+  app.get('/tasks', {
+    schema: {
+      tags: ['tasks'],
+      summary: 'List my tasks',
+      security: bearer,
+      querystring: Type.Object({ limit: Type.Optional(Limit), cursor: Type.Optional(Cursor) }),
+      response: { 200: Page(TaskRef, 'A page of tasks, by id ascending'), ...problems(401, 422) }
+    }
+  }, async (request) => app.tasks.list(request.account.id, { limit: request.query.limit ?? 20, cursor: request.query.cursor }))
+
+  app.post('/tasks', {
+    schema: {
+      tags: ['tasks'],
+      summary: 'Create a task',
+      security: bearer,
+      body: CreateTaskBody,
+      response: { 201: TaskRef, ...problems(400, 401, 413, 415, 422) }
+    }
+  }, async (request, reply) => {
+    const task = app.tasks.create(request.account.id, request.body)
+    return reply.code(201).header('location', `/tasks/${task.id}`).send(task)
+  })
+
+  app.get('/tasks/:id', {
+    schema: {
+      tags: ['tasks'],
+      summary: 'Get a task',
+      security: bearer,
+      params: IdParams,
+      response: { 200: TaskRef, ...problems(401, 404) }
+    }
+  }, async (request) => app.tasks.get(request.account.id, request.params.id) ?? Promise.reject(notFound('Task not found')))
+
+  app.patch('/tasks/:id', {
+    schema: {
+      tags: ['tasks'],
+      summary: 'Update a task',
+      security: bearer,
+      params: IdParams,
+      body: UpdateTaskBody,
+      response: { 200: TaskRef, ...problems(400, 401, 404, 413, 415, 422) }
+    }
+  }, async (request) => app.tasks.update(request.account.id, request.params.id, request.body) ?? Promise.reject(notFound('Task not found')))
+
+  app.delete('/tasks/:id', {
+    schema: {
+      tags: ['tasks'],
+      summary: 'Delete a task',
+      security: bearer,
+      params: IdParams,
+      response: { 204: NoContent, ...problems(401, 404) }
+    }
+  }, async (request, reply) => {
+    if (!app.tasks.remove(request.account.id, request.params.id)) throw notFound('Task not found')
+    return reply.code(204).send(null)
+  })
+}
+
+export default routes

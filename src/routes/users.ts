@@ -1,0 +1,107 @@
+// /users/me: the signed-in user's profile, password, account deletion and sessions.
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { notFound, Problem } from '../errors.js'
+import { AnyPassword, bearer, Email, IdParams, NewPassword, NoContent, problems, Username, UserResponse } from '../schemas/common.js'
+import { toPublicUser } from '../services/users.js'
+
+const UpdateMeBody = Type.Object({
+  username: Type.Optional(Username),
+  email: Type.Optional(Email)
+})
+
+const ChangePasswordBody = Type.Object({
+  current_password: AnyPassword,
+  new_password: NewPassword
+})
+
+const DeleteMeBody = Type.Object({ password: AnyPassword })
+
+const SessionResponse = Type.Object({
+  id: Type.Integer({ examples: [3] }),
+  created_at: Type.String({ format: 'date-time' }),
+  last_used_at: Type.String({ format: 'date-time', description: 'Login or most recent refresh' }),
+  user_agent: Type.Union([Type.String(), Type.Null()], { examples: ['curl/8.5.0'] }),
+  ip: Type.Union([Type.String(), Type.Null()], { examples: ['127.0.0.1'] }),
+  current: Type.Boolean({ description: 'The session of the access token making this request' })
+})
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  app.addHook('onRequest', app.authenticate)
+
+  app.get('/users/me', {
+    schema: {
+      tags: ['users'],
+      summary: 'The signed-in user',
+      security: bearer,
+      response: { 200: UserResponse, ...problems(401) }
+    }
+  }, async (request) => toPublicUser(request.account))
+
+  app.patch('/users/me', {
+    schema: {
+      tags: ['users'],
+      summary: 'Change username or email',
+      security: bearer,
+      body: UpdateMeBody,
+      response: { 200: UserResponse, ...problems(400, 401, 409, 413, 415, 422) }
+    }
+  }, async (request) => toPublicUser(app.users.update(request.account, request.body)))
+
+  app.post('/users/me/password', {
+    schema: {
+      tags: ['users'],
+      summary: 'Change password',
+      description: 'Checks the current password, applies the password policy and ends every other session of the user.',
+      security: bearer,
+      body: ChangePasswordBody,
+      response: { 204: NoContent, ...problems(400, 401, 403, 413, 415, 422) }
+    }
+  }, async (request, reply) => {
+    await app.users.changePassword(request.account, request.body.current_password, request.body.new_password, request.sessionId)
+    return reply.code(204).send(null)
+  })
+
+  app.delete('/users/me', {
+    schema: {
+      tags: ['users'],
+      summary: 'Delete my account',
+      description: 'Requires the password. The account, its tasks and its sessions are deleted.',
+      security: bearer,
+      body: DeleteMeBody,
+      response: { 204: NoContent, ...problems(400, 401, 403, 409, 413, 415, 422) }
+    }
+  }, async (request, reply) => {
+    if (!await app.users.checkPassword(request.account, request.body.password)) {
+      throw new Problem(403, 'Password is incorrect')
+    }
+    app.users.remove(request.account.id)
+    return reply.code(204).send(null)
+  })
+
+  app.get('/users/me/sessions', {
+    schema: {
+      tags: ['users'],
+      summary: 'My active sessions',
+      security: bearer,
+      response: { 200: Type.Array(SessionResponse), ...problems(401) }
+    }
+  }, async (request) => app.sessions.listActive(request.account.id, request.sessionId))
+
+  app.delete('/users/me/sessions/:id', {
+    schema: {
+      tags: ['users'],
+      summary: 'End one of my sessions',
+      security: bearer,
+      params: IdParams,
+      response: { 204: NoContent, ...problems(401, 404) }
+    }
+  }, async (request, reply) => {
+    const active = app.sessions.listActive(request.account.id, request.sessionId).some((s) => s.id === request.params.id)
+    if (!active) throw notFound('Session not found')
+    app.sessions.endForUser(request.account.id, request.params.id, 'logout')
+    return reply.code(204).send(null)
+  })
+}
+
+export default routes

@@ -1,0 +1,87 @@
+// Shared TypeBox schemas: error shapes, users, tasks, tokens, pagination.
+import { Type, type TSchema } from '@sinclair/typebox'
+
+export const ProblemResponse = Type.Object({
+  type: Type.String({ description: 'Problem type URI (about:blank)', examples: ['about:blank'] }),
+  title: Type.String({ description: 'HTTP status phrase', examples: ['Unauthorized'] }),
+  status: Type.Integer({ description: 'HTTP status code', examples: [401] }),
+  detail: Type.String({ description: 'Human-readable explanation', examples: ['Not authenticated'] }),
+  errors: Type.Optional(Type.Array(Type.Object({
+    field: Type.String({ description: 'JSON pointer to the offending field', examples: ['/email'] }),
+    message: Type.String({ examples: ['is required'] })
+  }), { description: 'Per-field validation errors (422 only)' }))
+}, { $id: 'Problem', description: 'RFC 9457 problem details (application/problem+json)' })
+
+export const OAuthErrorResponse = Type.Object({
+  error: Type.String({ description: 'RFC 6749 §5.2 error code', examples: ['invalid_grant'] }),
+  error_description: Type.String({ examples: ['Incorrect username or password'] })
+}, { $id: 'OAuthError', description: 'RFC 6749 §5.2 error response' })
+
+/** Response entries for a set of problem statuses, each described for Swagger readers. */
+export function problems (...statuses: number[]): Record<number, TSchema> {
+  const text: Record<number, string> = {
+    400: 'Unparsable body',
+    401: 'Missing, invalid or expired access token',
+    403: 'Not allowed',
+    404: 'Not found',
+    409: 'Conflict',
+    413: 'Body too large',
+    415: 'Unsupported content type',
+    422: 'Body, query or field fails validation',
+    429: 'Too many requests',
+    503: 'Database unavailable'
+  }
+  return Object.fromEntries(statuses.map((s) => [s, Type.Ref(ProblemResponse, { description: text[s] ?? 'Error' })]))
+}
+
+export const oauthErrors = (...statuses: number[]): Record<number, TSchema> =>
+  Object.fromEntries(statuses.map((s) => [s, Type.Ref(OAuthErrorResponse)]))
+
+export const Username = Type.String({
+  minLength: 3,
+  maxLength: 32,
+  pattern: '^[A-Za-z0-9_.-]+$',
+  description: '3–32 characters of A-Z a-z 0-9 _ . -; unique ignoring case',
+  examples: ['alice']
+})
+export const Email = Type.String({
+  format: 'email', maxLength: 254, description: 'Email address, stored lower-cased, unique', examples: ['alice@example.com']
+})
+// The schema bound keeps a 10,000-character password from ever reaching the hash; the policy
+// (8–128 code points after NFKC) is checked precisely in src/services/passwords.ts.
+export const NewPassword = Type.String({
+  minLength: 8, maxLength: 512, description: '8–128 characters; not the username, email or a common password', examples: ['correct horse battery staple']
+})
+export const AnyPassword = Type.String({ minLength: 1, maxLength: 512, description: 'The password', examples: ['correct horse battery staple'] })
+
+export const UserResponse = Type.Object({
+  id: Type.Integer({ examples: [1] }),
+  username: Type.String({ examples: ['alice'] }),
+  email: Type.String({ examples: ['alice@example.com'] }),
+  role: Type.Union([Type.Literal('user'), Type.Literal('admin')], { examples: ['user'] }),
+  disabled: Type.Boolean({ examples: [false] }),
+  created_at: Type.String({ format: 'date-time', examples: ['2026-01-01T12:00:00.000Z'] })
+}, { $id: 'User', description: 'A user account (never any password or hash)' })
+
+export const TokenResponse = Type.Object({
+  access_token: Type.String({ description: 'JWT access token' }),
+  token_type: Type.Literal('bearer'),
+  expires_in: Type.Integer({ description: 'Access token lifetime, seconds', examples: [1800] }),
+  refresh_token: Type.String({ description: 'Opaque refresh token; rotates on every use' })
+}, { $id: 'TokenResponse', description: 'OAuth2 token response (RFC 6749 §5.1)' })
+
+export const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size (1–100)' })
+export const Cursor = Type.String({ maxLength: 64, description: 'next_cursor from the previous page' })
+
+export const Page = <T extends TSchema>(item: T, description: string) => Type.Object({
+  items: Type.Array(item),
+  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'Opaque cursor for the next page; null on the last page' })
+}, { description })
+
+export const IdParams = Type.Object({
+  id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Numeric id' })
+})
+
+export const NoContent = Type.Null({ description: 'No content' })
+
+export const bearer = [{ OAuth2PasswordBearer: [] }]

@@ -1,0 +1,60 @@
+// Password hashing (argon2id) and the NIST SP 800-63B password policy.
+import { randomBytes } from 'node:crypto'
+import { createRequire } from 'node:module'
+import argon2 from 'argon2'
+import type { FieldError } from '../errors.js'
+
+export interface Argon2Cost { memoryCost: number, timeCost: number, parallelism: number }
+
+export interface PasswordHasher {
+  hash (password: string): Promise<string>
+  verify (hash: string, password: string): Promise<boolean>
+  /** Spend the same time as a real verify, for an account that does not exist. */
+  verifyDummy (password: string): Promise<false>
+  needsRehash (hash: string): boolean
+}
+
+/** Passwords are compared after Unicode NFKC normalisation, so visually equal inputs match. */
+export const normalizePassword = (password: string): string => password.normalize('NFKC')
+
+export function createPasswordHasher (cost: Argon2Cost): PasswordHasher {
+  const options = { type: argon2.argon2id as 2, ...cost }
+  // A hash of a random secret with the current cost: verifying against it takes as long as a real check.
+  let dummyHash: Promise<string> | undefined
+  return {
+    hash: (password) => argon2.hash(normalizePassword(password), options),
+    verify: (hash, password) => argon2.verify(hash, normalizePassword(password)),
+    async verifyDummy (password) {
+      dummyHash ??= argon2.hash(randomBytes(32).toString('base64'), options)
+      await argon2.verify(await dummyHash, normalizePassword(password))
+      return false
+    },
+    needsRehash: (hash) => argon2.needsRehash(hash, options)
+  }
+}
+
+// 49k common passwords from zxcvbn-ts (MIT, maintained): https://github.com/zxcvbn-ts/zxcvbn
+const require = createRequire(import.meta.url)
+let commonPasswords: Set<string> | undefined
+function isCommonPassword (password: string): boolean {
+  commonPasswords ??= new Set((require('@zxcvbn-ts/language-common/src/passwords.json') as string[]).map((p) => p.toLowerCase()))
+  return commonPasswords.has(password.toLowerCase())
+}
+
+export const PASSWORD_MIN = 8
+export const PASSWORD_MAX = 128
+
+/** Check a new password against the policy; returns the failures (empty when acceptable). */
+export function checkPasswordPolicy (password: string, field: string, identity: { username?: string, email?: string }): FieldError[] {
+  const normalized = normalizePassword(password)
+  const length = [...normalized].length
+  const fail = (message: string): FieldError[] => [{ field, message }]
+  if (length < PASSWORD_MIN) return fail(`must be at least ${PASSWORD_MIN} characters`)
+  if (length > PASSWORD_MAX) return fail(`must be at most ${PASSWORD_MAX} characters`)
+  if (normalized.includes('\u0000')) return fail('must not contain NUL characters')
+  const lower = normalized.toLowerCase()
+  if (identity.username !== undefined && lower === identity.username.toLowerCase()) return fail('must not be the same as the username')
+  if (identity.email !== undefined && lower === identity.email.toLowerCase()) return fail('must not be the same as the email')
+  if (isCommonPassword(normalized)) return fail('is too common: choose one that is not on lists of well-known passwords')
+  return []
+}

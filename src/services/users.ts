@@ -1,0 +1,199 @@
+// Accounts: registration, password login, profile changes and the admin's user management.
+import { and, asc, count, eq, gt, isNull, or, sql } from 'drizzle-orm'
+import type { Db } from '../db/open.js'
+import { sessions, tasks, users, type UserRow } from '../db/schema.js'
+import { conflict, isUniqueViolation, Problem, unprocessable } from '../errors.js'
+import { checkPasswordPolicy, type PasswordHasher } from './passwords.js'
+
+export type Role = 'user' | 'admin'
+
+export interface PublicUser {
+  id: number
+  username: string
+  email: string
+  role: Role
+  disabled: boolean
+  created_at: string
+}
+
+export const toPublicUser = (row: Pick<UserRow, 'id' | 'username' | 'email' | 'role' | 'disabled' | 'createdAt'>): PublicUser => ({
+  id: row.id,
+  username: row.username,
+  email: row.email,
+  role: row.role,
+  disabled: row.disabled,
+  created_at: row.createdAt.toISOString()
+})
+
+const TAKEN = 'Username or email already registered'
+const lowerUsername = sql`lower(${users.username})`
+
+export interface Page<T> { items: T[], next_cursor: string | null }
+
+/** Opaque keyset cursors: the last id of the page, base64url-encoded so clients treat it as a token. */
+export const encodeCursor = (id: number): string => Buffer.from(`id:${id}`).toString('base64url')
+export function decodeCursor (cursor: string | undefined, field = '/cursor'): number {
+  if (cursor === undefined) return 0
+  const match = /^id:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
+  if (match === null || Buffer.from(`id:${match[1]}`).toString('base64url') !== cursor) {
+    throw unprocessable([{ field, message: 'is not a valid cursor' }])
+  }
+  return Number(match[1])
+}
+export function pageOf<T extends { id: number }> (rows: T[], limit: number): Page<T> {
+  const more = rows.length > limit
+  const items = more ? rows.slice(0, limit) : rows
+  return { items, next_cursor: more ? encodeCursor(items[items.length - 1].id) : null }
+}
+
+/** `q` matches as a literal substring: %, _ and the escape character itself are escaped. */
+const likeLiteral = (q: string): string => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+
+export function createUsersService (db: Db, hasher: PasswordHasher) {
+  const byLogin = db.select().from(users)
+    .where(or(eq(lowerUsername, sql.placeholder('login')), eq(users.email, sql.placeholder('login'))))
+    .prepare()
+  const byId = db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare()
+
+  function insertOrConflict<T> (write: () => T): T {
+    try {
+      return write()
+    } catch (err) {
+      if (isUniqueViolation(err)) throw conflict(TAKEN)
+      throw err
+    }
+  }
+
+  const activeAdmins = (): number =>
+    db.select({ n: count() }).from(users).where(and(eq(users.role, 'admin'), eq(users.disabled, false))).get()?.n ?? 0
+
+  return {
+    findById: (id: number): UserRow | undefined => byId.get({ id }),
+
+    findByLogin: (login: string): UserRow | undefined => byLogin.get({ login: login.toLowerCase() }),
+
+    async register (input: { username: string, email: string, password: string, role?: Role }): Promise<UserRow> {
+      const email = input.email.toLowerCase()
+      const problems = checkPasswordPolicy(input.password, '/password', { username: input.username, email })
+      if (problems.length > 0) throw unprocessable(problems)
+      // Cheap pre-check so a taken name does not cost a hash; the unique indexes stay the real guard.
+      if (byLogin.get({ login: input.username.toLowerCase() }) !== undefined || byLogin.get({ login: email }) !== undefined) {
+        throw conflict(TAKEN)
+      }
+      const passwordHash = await hasher.hash(input.password)
+      return insertOrConflict(() => db.insert(users).values({
+        username: input.username,
+        email,
+        passwordHash,
+        role: input.role ?? 'user',
+        createdAt: new Date()
+      }).returning().get())
+    },
+
+    /**
+     * Check a login. The password is verified before the account's state is looked at, and an unknown
+     * name costs a verify against a dummy hash, so neither answers nor timing reveal who exists.
+     */
+    async verifyLogin (login: string, password: string): Promise<UserRow | undefined> {
+      const user = byLogin.get({ login: login.toLowerCase() })
+      if (user === undefined) {
+        await hasher.verifyDummy(password)
+        return undefined
+      }
+      if (!await hasher.verify(user.passwordHash, password)) return undefined
+      if (user.disabled) return undefined
+      if (hasher.needsRehash(user.passwordHash)) {
+        const passwordHash = await hasher.hash(password)
+        db.update(users).set({ passwordHash }).where(eq(users.id, user.id)).run()
+      }
+      return user
+    },
+
+    async checkPassword (user: UserRow, password: string): Promise<boolean> {
+      return await hasher.verify(user.passwordHash, password)
+    },
+
+    update (user: UserRow, changes: { username?: string, email?: string }): UserRow {
+      const set: Partial<UserRow> = {}
+      if (changes.username !== undefined) set.username = changes.username
+      if (changes.email !== undefined) set.email = changes.email.toLowerCase()
+      if (Object.keys(set).length === 0) return user
+      return insertOrConflict(() => db.update(users).set(set).where(eq(users.id, user.id)).returning().get()) ?? user
+    },
+
+    /** Change the password and end every other session of the user, atomically. */
+    async changePassword (user: UserRow, current: string, next: string, keepSessionId: number): Promise<void> {
+      if (!await hasher.verify(user.passwordHash, current)) throw new Problem(403, 'Current password is incorrect')
+      const problems = checkPasswordPolicy(next, '/new_password', { username: user.username, email: user.email })
+      if (problems.length > 0) throw unprocessable(problems)
+      const passwordHash = await hasher.hash(next)
+      const now = new Date()
+      db.transaction((tx) => {
+        tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)).run()
+        tx.update(sessions).set({ endedAt: now, endReason: 'password_changed' })
+          .where(and(eq(sessions.userId, user.id), isNull(sessions.endedAt), sql`${sessions.id} <> ${keepSessionId}`)).run()
+      })
+    },
+
+    /** Delete a user; tasks, sessions and refresh tokens go with it (ON DELETE CASCADE). */
+    remove (userId: number): void {
+      db.transaction((tx) => {
+        const target = tx.select().from(users).where(eq(users.id, userId)).get()
+        if (target === undefined) return
+        if (target.role === 'admin' && !target.disabled && activeAdmins() <= 1) throw lastAdmin()
+        // Explicit deletes document intent; the foreign keys would cascade anyway.
+        tx.delete(tasks).where(eq(tasks.userId, userId)).run()
+        tx.delete(sessions).where(eq(sessions.userId, userId)).run()
+        tx.delete(users).where(eq(users.id, userId)).run()
+      }, { behavior: 'immediate' })
+    },
+
+    /** Admin changes; the last active admin can be neither demoted nor disabled. */
+    adminUpdate (userId: number, changes: { role?: Role, disabled?: boolean }): UserRow | undefined {
+      return db.transaction((tx) => {
+        const target = tx.select().from(users).where(eq(users.id, userId)).get()
+        if (target === undefined) return undefined
+        const staysActiveAdmin = (changes.role ?? target.role) === 'admin' && !(changes.disabled ?? target.disabled)
+        if (target.role === 'admin' && !target.disabled && !staysActiveAdmin && activeAdmins() <= 1) throw lastAdmin()
+        const set: Partial<UserRow> = {}
+        if (changes.role !== undefined) set.role = changes.role
+        if (changes.disabled !== undefined) set.disabled = changes.disabled
+        if (Object.keys(set).length === 0) return target
+        const updated = tx.update(users).set(set).where(eq(users.id, userId)).returning().get()
+        if (changes.disabled === true && !target.disabled) {
+          tx.update(sessions).set({ endedAt: new Date(), endReason: 'user_disabled' })
+            .where(and(eq(sessions.userId, userId), isNull(sessions.endedAt))).run()
+        }
+        return updated
+      }, { behavior: 'immediate' })
+    },
+
+    list ({ limit, cursor, q }: { limit: number, cursor?: string, q?: string }): Page<PublicUser> {
+      const after = decodeCursor(cursor)
+      const filters = [gt(users.id, after)]
+      if (q !== undefined && q !== '') {
+        const pattern = likeLiteral(q)
+        filters.push(or(
+          sql`lower(${users.username}) LIKE ${pattern} ESCAPE '\\'`,
+          sql`${users.email} LIKE ${pattern} ESCAPE '\\'`
+        )!)
+      }
+      const rows = db.select().from(users).where(and(...filters)).orderBy(asc(users.id)).limit(limit + 1).all()
+      const page = pageOf(rows, limit)
+      return { items: page.items.map(toPublicUser), next_cursor: page.next_cursor }
+    },
+
+    stats (now = new Date()): { users: number, admins: number, active_sessions: number } {
+      const total = db.select({ n: count() }).from(users).get()?.n ?? 0
+      const active = db.select({ n: count() }).from(sessions)
+        .where(and(isNull(sessions.endedAt), gt(sessions.expiresAt, now))).get()?.n ?? 0
+      return { users: total, admins: activeAdmins(), active_sessions: active }
+    },
+
+    countActiveAdmins: activeAdmins
+  }
+}
+
+const lastAdmin = () => conflict('Cannot demote, disable or delete the last active admin')
+
+export type UsersService = ReturnType<typeof createUsersService>

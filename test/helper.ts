@@ -1,0 +1,75 @@
+// Test helpers: an app on a real SQLite file in a temp dir with cheap argon2, closed on teardown.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Test } from 'tap'
+import { buildApp, type App } from '../src/app.js'
+import { parseConfig, type Config } from '../src/config.js'
+
+/** Cheap argon2 and no throttling: tests that exercise throttling turn it back on. */
+export const testEnv: Record<string, string | number> = {
+  ARGON2_MEMORY_COST: 1024,
+  ARGON2_TIME_COST: 1,
+  ARGON2_PARALLELISM: 1,
+  RATE_LIMIT_PER_MINUTE: 0,
+  LOGIN_THROTTLE_AFTER: 0,
+  LOG_LEVEL: 'silent',
+  SESSION_PURGE_INTERVAL: 0
+}
+
+/** A fresh data directory, removed when the test ends. */
+export function tempDir (t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-test-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export function testConfig (t: Test, overrides: Record<string, string | number | boolean> = {}): Config {
+  return parseConfig({ ...testEnv, DATABASE_PATH: join(tempDir(t), 'latchkey.db'), ...overrides })
+}
+
+/** Build the whole app; `config` may be a ready Config (to reuse a database across restarts). */
+export async function build (t: Test, overrides: Record<string, string | number | boolean> | Config = {}): Promise<App> {
+  const config = 'HOST' in overrides && 'JWT_ISSUER' in overrides ? overrides as Config : testConfig(t, overrides as Record<string, string | number | boolean>)
+  const app = await buildApp(config, { logger: false })
+  t.teardown(() => app.close())
+  await app.ready()
+  return app
+}
+
+export const PASSWORD = 'correct horse battery staple'
+
+let counter = 0
+/** A unique, valid registration body. */
+export function newUser (overrides: Partial<{ username: string, email: string, password: string }> = {}) {
+  counter += 1
+  const username = overrides.username ?? `user${counter}_${process.pid}`
+  return { username, email: overrides.email ?? `${username}@example.com`, password: overrides.password ?? PASSWORD }
+}
+
+export interface Tokens { access_token: string, refresh_token: string, token_type: string, expires_in: number }
+
+export async function register (app: App, user = newUser()) {
+  const res = await app.inject({ method: 'POST', url: '/auth/register', payload: user })
+  if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`)
+  return { ...user, id: res.json<{ id: number }>().id }
+}
+
+export async function login (app: App, username: string, password = PASSWORD, headers: Record<string, string> = {}): Promise<Tokens> {
+  const res = await app.inject({ method: 'POST', url: '/auth/token', payload: new URLSearchParams({ username, password }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } })
+  if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`)
+  return res.json<Tokens>()
+}
+
+/** Register and log in a user; with role admin the role is set in the database (as the CLI does). */
+export async function signUp (app: App, opts: { role?: 'admin' | 'user' } & Partial<{ username: string, email: string, password: string }> = {}) {
+  const user = await register(app, newUser(opts))
+  if (opts.role === 'admin') app.users.adminUpdate(user.id, { role: 'admin' })
+  const tokens = await login(app, user.username, user.password)
+  return { ...user, tokens, auth: { authorization: `Bearer ${tokens.access_token}` } }
+}
+
+export const form = (fields: Record<string, string>) => ({
+  payload: new URLSearchParams(fields).toString(),
+  headers: { 'content-type': 'application/x-www-form-urlencoded' }
+})
