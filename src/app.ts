@@ -40,6 +40,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
     routerOptions: { ignoreTrailingSlash: true }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  // JSON everywhere (the OAuth2 routes add form parsing for themselves): text/plain is a 415, not a string body.
+  app.removeContentTypeParser('text/plain')
+
   await app.register(configPlugin, { config })
   await app.register(errorsPlugin)
   await app.register(validationPlugin)
