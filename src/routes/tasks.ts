@@ -28,10 +28,13 @@ const UpdateTaskBody = Type.Object({
   done: Type.Optional(Type.Boolean())
 })
 
+// TaskResponse is used inline, not through app.addSchema: a schema added in this encapsulated context
+// makes Fastify rebuild the context's validator from its default factory, dropping the strict/coercing
+// compilers set in plugins/validation.ts (so `/tasks/1` failed params coercion and answered 404).
+const TaskRef = TaskResponse
+
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addSchema(TaskResponse)
   app.addHook('onRequest', app.authenticate)
-  const TaskRef = Type.Ref(TaskResponse)
 
   app.get('/tasks', {
     schema: {
