@@ -174,13 +174,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/auth/logout', {
+    // A bodiless POST with only a bearer is a logout of that session: validate it as `{}`.
+    preValidation: async (request) => { request.body ??= {} },
     schema: {
       tags: ['auth'],
       summary: 'End a session (or all of them)',
       description: '`{ refresh_token }` ends that session; idempotent. With a bearer token, `{ "all": true }` ends every ' +
         "session of the user, and an empty body ends the bearer token's session.",
       security: [{}, ...bearer],
-      body: Type.Optional(LogoutBody),
+      body: LogoutBody,
       response: { 204: NoContent, ...problems(400, 401, 413, 415, 422) }
     }
   }, async (request, reply) => {
