@@ -1,0 +1,223 @@
+// Brute force: the per-IP rate limit on the credential routes and the per-account login throttle.
+import t from 'tap'
+import { LoginThrottle } from '../../src/services/login-throttle.js'
+import { build, form, newUser, PASSWORD, register } from '../helper.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const tokenForm = (username: string, password: string) => form({ grant_type: 'password', username, password })
+
+t.test('per-IP rate limit', async (t) => {
+  t.test('/auth/token answers 429 slow_down with Retry-After once the limit is used', async (t) => {
+    const app = await build(t, { RATE_LIMIT_PER_MINUTE: 3 })
+    for (let i = 0; i < 3; i++) {
+      const res = await app.inject({ method: 'POST', url: '/auth/token', ...tokenForm('nobody', 'wrong password') })
+      t.equal(res.statusCode, 401, `attempt ${i + 1} is checked`)
+    }
+    const res = await app.inject({ method: 'POST', url: '/auth/token', ...tokenForm('nobody', 'wrong password') })
+    t.equal(res.statusCode, 429)
+    t.match(res.headers['content-type'], /^application\/json/)
+    const body = res.json()
+    t.same(Object.keys(body).sort(), ['error', 'error_description'])
+    t.equal(body.error, 'slow_down')
+    t.type(body.error_description, 'string')
+    const retry = Number(res.headers['retry-after'])
+    t.ok(retry >= 1 && retry <= 60, `Retry-After ${String(res.headers['retry-after'])} is 1–60 s`)
+  })
+
+  t.test('/auth/register and /auth/refresh answer problem+json 429 with Retry-After', async (t) => {
+    const app = await build(t, { RATE_LIMIT_PER_MINUTE: 3 })
+    for (const [url, payload] of [
+      ['/auth/register', () => newUser()],
+      ['/auth/refresh', () => ({ refresh_token: 'not-a-token' })]
+    ] as const) {
+      for (let i = 0; i < 3; i++) {
+        const res = await app.inject({ method: 'POST', url, payload: payload() })
+        t.not(res.statusCode, 429, `${url} attempt ${i + 1} is not limited`)
+      }
+      const res = await app.inject({ method: 'POST', url, payload: payload() })
+      t.equal(res.statusCode, 429, `${url} 4th attempt`)
+      t.match(res.headers['content-type'], /^application\/problem\+json/)
+      const body = res.json()
+      t.match(body, { type: String, title: 'Too Many Requests', status: 429, detail: String })
+      t.ok(Number(res.headers['retry-after']) >= 1, 'Retry-After present')
+    }
+  })
+
+  t.test('each route has its own bucket', async (t) => {
+    const app = await build(t, { RATE_LIMIT_PER_MINUTE: 2 })
+    for (let i = 0; i < 2; i++) await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: 'x' } })
+    t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: 'x' } })).statusCode, 429)
+    t.equal((await app.inject({ method: 'POST', url: '/auth/token', ...tokenForm('nobody', 'pw') })).statusCode, 401)
+  })
+
+  t.test('routes without a limit are never limited', async (t) => {
+    const app = await build(t, { RATE_LIMIT_PER_MINUTE: 1 })
+    for (let i = 0; i < 5; i++) {
+      t.equal((await app.inject({ url: '/health' })).statusCode, 200)
+    }
+  })
+
+  t.test('TRUST_PROXY off: X-Forwarded-For is ignored, one bucket per socket address', async (t) => {
+    const app = await build(t, { RATE_LIMIT_PER_MINUTE: 3 })
+    const statuses: number[] = []
+    for (let i = 0; i < 4; i++) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/auth/token',
+        remoteAddress: '10.0.0.1',
+        ...tokenForm('nobody', 'wrong'),
+        headers: { ...tokenForm('nobody', 'wrong').headers, 'x-forwarded-for': `203.0.113.${i + 1}` }
+      })
+      statuses.push(res.statusCode)
+    }
+    t.same(statuses, [401, 401, 401, 429], 'spoofed X-Forwarded-For does not buy fresh buckets')
+    // A different socket address is a different client.
+    const other = await app.inject({ method: 'POST', url: '/auth/token', remoteAddress: '10.0.0.2', ...tokenForm('nobody', 'wrong') })
+    t.equal(other.statusCode, 401)
+  })
+
+  t.test('TRUST_PROXY on: each X-Forwarded-For client gets its own bucket', async (t) => {
+    const app = await build(t, { RATE_LIMIT_PER_MINUTE: 3, TRUST_PROXY: true })
+    const headers = (ip: string) => ({ ...tokenForm('nobody', 'wrong').headers, 'x-forwarded-for': ip })
+    for (let i = 0; i < 3; i++) {
+      const res = await app.inject({ method: 'POST', url: '/auth/token', remoteAddress: '10.0.0.1', ...tokenForm('nobody', 'wrong'), headers: headers('203.0.113.1') })
+      t.equal(res.statusCode, 401)
+    }
+    const limited = await app.inject({ method: 'POST', url: '/auth/token', remoteAddress: '10.0.0.1', ...tokenForm('nobody', 'wrong'), headers: headers('203.0.113.1') })
+    t.equal(limited.statusCode, 429, 'the first forwarded client is limited')
+    for (const ip of ['203.0.113.2', '203.0.113.3', '198.51.100.7']) {
+      const res = await app.inject({ method: 'POST', url: '/auth/token', remoteAddress: '10.0.0.1', ...tokenForm('nobody', 'wrong'), headers: headers(ip) })
+      t.equal(res.statusCode, 401, `${ip} has its own bucket`)
+    }
+  })
+})
+
+t.test('per-account login throttle (HTTP)', async (t) => {
+  const opts = { RATE_LIMIT_PER_MINUTE: 60, LOGIN_THROTTLE_AFTER: 5 }
+
+  t.test('after 5 failures even the right password is 429 slow_down; the delay doubles; success resets', async (t) => {
+    const app = await build(t, opts)
+    const user = await register(app)
+    const attempt = (password: string, name = user.username) => app.inject({ method: 'POST', url: '/auth/token', ...tokenForm(name, password) })
+    for (let i = 0; i < 5; i++) t.equal((await attempt('wrong password')).statusCode, 401, `failure ${i + 1}`)
+
+    const blocked = await attempt(PASSWORD)
+    t.equal(blocked.statusCode, 429, 'the right password is refused during the wait')
+    t.same(Object.keys(blocked.json()).sort(), ['error', 'error_description'])
+    t.equal(blocked.json().error, 'slow_down')
+    t.equal(blocked.headers['retry-after'], '1', 'first delay is 1 s')
+    t.notOk('access_token' in blocked.json())
+
+    // The name is folded to lower case: another spelling of the same name is throttled too.
+    t.equal((await attempt(PASSWORD, user.username.toUpperCase())).statusCode, 429)
+
+    const other = await register(app)
+    t.equal((await attempt(PASSWORD, other.username)).statusCode, 200, 'a different account still logs in')
+
+    await sleep(1100)
+    t.equal((await attempt('wrong password')).statusCode, 401, 'after the wait the attempt is checked again')
+    const doubled = await attempt(PASSWORD)
+    t.equal(doubled.statusCode, 429)
+    t.equal(doubled.headers['retry-after'], '2', 'the delay doubled to 2 s')
+
+    await sleep(2100)
+    const ok = await attempt(PASSWORD)
+    t.equal(ok.statusCode, 200, 'the right password after the wait logs in')
+    for (let i = 0; i < 4; i++) t.equal((await attempt('wrong password')).statusCode, 401, `after success: failure ${i + 1} is a plain 401`)
+    t.equal((await attempt(PASSWORD)).statusCode, 200, 'success reset the count: 4 failures are not yet throttled')
+  })
+
+  t.test('unknown names are throttled exactly like real ones', async (t) => {
+    const app = await build(t, opts)
+    const user = await register(app)
+    const attempt = (name: string) => app.inject({ method: 'POST', url: '/auth/token', ...tokenForm(name, 'wrong password') })
+    const real: number[] = []
+    const ghost: number[] = []
+    for (let i = 0; i < 7; i++) {
+      real.push((await attempt(user.username)).statusCode)
+      ghost.push((await attempt('no_such_user_xyz')).statusCode)
+    }
+    t.same(real, [401, 401, 401, 401, 401, 429, 429])
+    t.same(ghost, real, 'an unknown name gets the same sequence of answers')
+    const a = await attempt(user.username)
+    const b = await attempt('no_such_user_xyz')
+    t.same(a.json(), b.json())
+    t.equal(a.headers['retry-after'], b.headers['retry-after'])
+  })
+
+  t.test('LOGIN_THROTTLE_AFTER=0 turns the account throttle off', async (t) => {
+    const app = await build(t, { RATE_LIMIT_PER_MINUTE: 0, LOGIN_THROTTLE_AFTER: 0 })
+    const user = await register(app)
+    for (let i = 0; i < 8; i++) await app.inject({ method: 'POST', url: '/auth/token', ...tokenForm(user.username, 'wrong password') })
+    t.equal((await app.inject({ method: 'POST', url: '/auth/token', ...tokenForm(user.username, PASSWORD) })).statusCode, 200)
+  })
+})
+
+t.test('LoginThrottle (unit, injected clock)', async (t) => {
+  const T0 = 1_700_000_000_000
+
+  t.test('no delay before the threshold, then 1 s, doubling, capped at 900 s', async (t) => {
+    const throttle = new LoginThrottle(5)
+    let now = T0
+    for (let i = 0; i < 4; i++) {
+      throttle.failure('alice', now)
+      t.equal(throttle.retryAfter('alice', now), 0, `failure ${i + 1}: no wait`)
+    }
+    const waits: number[] = []
+    for (let i = 0; i < 14; i++) {
+      throttle.failure('alice', now)
+      const wait = throttle.retryAfter('alice', now)
+      waits.push(wait)
+      now += wait * 1000 // the attacker waits exactly as long as told, then fails again
+      t.equal(throttle.retryAfter('alice', now), 0, 'the wait is over after Retry-After seconds')
+    }
+    t.same(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900, 900])
+  })
+
+  t.test('Retry-After counts down and is at least 1 while blocked', async (t) => {
+    const throttle = new LoginThrottle(1)
+    throttle.failure('bob', T0)
+    throttle.failure('bob', T0 + 1000) // second failure: 2 s block from T0+1000
+    t.equal(throttle.retryAfter('bob', T0 + 1000), 2)
+    t.equal(throttle.retryAfter('bob', T0 + 1500), 2, 'rounded up')
+    t.equal(throttle.retryAfter('bob', T0 + 2999), 1, 'never 0 while still blocked')
+    t.equal(throttle.retryAfter('bob', T0 + 3000), 0)
+  })
+
+  t.test('names are folded to lower case; different names are independent', async (t) => {
+    const throttle = new LoginThrottle(2)
+    throttle.failure('Carol', T0)
+    throttle.failure('CAROL', T0)
+    t.ok(throttle.retryAfter('carol', T0) >= 1)
+    t.equal(throttle.retryAfter('dave', T0), 0)
+  })
+
+  t.test('success resets the count', async (t) => {
+    const throttle = new LoginThrottle(3)
+    throttle.failure('erin', T0)
+    throttle.failure('erin', T0)
+    throttle.success('ERIN')
+    throttle.failure('erin', T0)
+    throttle.failure('erin', T0)
+    t.equal(throttle.retryAfter('erin', T0), 0, 'two failures after a success are below the threshold')
+    throttle.failure('erin', T0)
+    t.equal(throttle.retryAfter('erin', T0), 1)
+  })
+
+  t.test('after = 0 disables it', async (t) => {
+    const throttle = new LoginThrottle(0)
+    t.equal(throttle.enabled, false)
+    for (let i = 0; i < 50; i++) throttle.failure('frank', T0)
+    t.equal(throttle.retryAfter('frank', T0), 0)
+  })
+
+  t.test('memory is bounded: a spray of names evicts the least recently failed', async (t) => {
+    const throttle = new LoginThrottle(1)
+    throttle.failure('victim', T0)
+    t.equal(throttle.retryAfter('victim', T0), 1)
+    for (let i = 0; i < 100_000; i++) throttle.failure(`spray${i}`, T0)
+    t.equal(throttle.retryAfter('victim', T0), 0, 'the oldest entry was evicted (documented trade-off in SECURITY.md)')
+    t.equal(throttle.retryAfter('spray99999', T0), 1)
+  })
+})
