@@ -44,10 +44,11 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   app.removeContentTypeParser('text/plain')
 
   await app.register(configPlugin, { config })
-  await app.register(errorsPlugin)
-  await app.register(validationPlugin)
+  // Shared schemas first: adding a schema after setValidatorCompiler makes Fastify rebuild the validator.
   app.addSchema(ProblemResponse)
   app.addSchema(OAuthErrorResponse)
+  await app.register(errorsPlugin)
+  await app.register(validationPlugin)
   await app.register(securityPlugin)
   await app.register(swaggerPlugin)
   await app.register(dbPlugin)
