@@ -144,7 +144,7 @@ t.test('POST /auth/token (password grant)', async (t) => {
   })
 
   t.test('missing fields 400 invalid_request; unknown grant 400 unsupported_grant_type', async (t) => {
-    for (const fields of [{ username: 'alice' }, { password: 'x' }, {}, { grant_type: 'refresh_token' }]) {
+    for (const fields of [{ username: 'alice' }, { password: 'x' }, {}, { grant_type: 'refresh_token' }] as Array<Record<string, string>>) {
       const res = await app.inject({ method: 'POST', url: '/auth/token', ...form(fields) })
       t.equal(res.statusCode, 400, JSON.stringify(fields))
       t.equal(res.json().error, 'invalid_request')
