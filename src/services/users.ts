@@ -34,8 +34,9 @@ export interface Page<T> { items: T[], next_cursor: string | null }
 export const encodeCursor = (id: number): string => Buffer.from(`id:${id}`).toString('base64url')
 export function decodeCursor (cursor: string | undefined, field = '/cursor'): number {
   if (cursor === undefined) return 0
-  const match = /^id:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
-  if (match === null || Buffer.from(`id:${match[1]}`).toString('base64url') !== cursor) {
+  // Only cursors this server could have issued: canonical base64url of `id:N`, N a positive integer without leading zeros.
+  const match = /^id:([1-9]\d{0,14})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
+  if (match === null || encodeCursor(Number(match[1])) !== cursor) {
     throw unprocessable([{ field, message: 'is not a valid cursor' }])
   }
   return Number(match[1])

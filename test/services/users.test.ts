@@ -1,0 +1,269 @@
+// The users service without HTTP: conflicts, concurrent registration, rehash on login, the last-admin guard.
+import t from 'tap'
+import { join } from 'node:path'
+import { eq } from 'drizzle-orm'
+import { openDatabase } from '../../src/db/open.js'
+import { sessions, tasks, users } from '../../src/db/schema.js'
+import { Problem } from '../../src/errors.js'
+import { createPasswordHasher, type Argon2Cost } from '../../src/services/passwords.js'
+import { createSessionsService } from '../../src/services/sessions.js'
+import { createUsersService, decodeCursor, encodeCursor } from '../../src/services/users.js'
+import { tempDir } from '../helper.js'
+
+const CHEAP: Argon2Cost = { memoryCost: 1024, timeCost: 1, parallelism: 1 }
+const PASSWORD = 'correct horse battery staple'
+
+/** The argon2 PHC string's parameters, e.g. { m: 1024, t: 1, p: 1 } (the order in the string varies by version). */
+const paramsOf = (hash: string): Record<string, number> =>
+  Object.fromEntries(hash.split('$')[3].split(',').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]))
+
+function setup (t: Parameters<Parameters<typeof t.test>[1]>[0], cost: Argon2Cost = CHEAP, path?: string) {
+  const file = path ?? join(tempDir(t), 'latchkey.db')
+  const { db, sqlite } = openDatabase(file)
+  t.teardown(() => { if (sqlite.open) sqlite.close() })
+  return { file, db, sqlite, service: createUsersService(db, createPasswordHasher(cost)) }
+}
+
+/** The rejection of a promise, or a thrown error, as a Problem (fails the test otherwise). */
+async function problemOf (t: Parameters<Parameters<typeof t.test>[1]>[0], action: () => unknown): Promise<Problem | undefined> {
+  try {
+    await action()
+  } catch (err) {
+    t.type(err, Problem)
+    return err as Problem
+  }
+  t.fail('expected a Problem to be thrown')
+  return undefined
+}
+
+t.test('register', async (t) => {
+  const { db, service } = setup(t)
+  const alice = await service.register({ username: 'Alice', email: 'Alice@Example.com', password: PASSWORD })
+  t.match(alice, { id: 1, username: 'Alice', email: 'alice@example.com', role: 'user', disabled: false })
+  t.type(alice.createdAt, Date)
+  t.match(alice.passwordHash, /^\$argon2id\$v=19\$/, 'argon2id')
+  t.same(paramsOf(alice.passwordHash), { m: 1024, t: 1, p: 1 }, 'with the configured cost')
+  t.notMatch(alice.passwordHash, PASSWORD)
+
+  t.test('conflicts map to 409 with the contract’s sentence', async (t) => {
+    for (const input of [
+      { username: 'Alice', email: 'other1@example.com' },
+      { username: 'alice', email: 'other2@example.com' },
+      { username: 'ALICE', email: 'other3@example.com' },
+      { username: 'someone', email: 'alice@example.com' },
+      { username: 'someone2', email: 'ALICE@EXAMPLE.COM' }
+    ]) {
+      const err = await problemOf(t, () => service.register({ ...input, password: PASSWORD }))
+      t.equal(err?.statusCode, 409, JSON.stringify(input))
+      t.equal(err?.detail, 'Username or email already registered')
+    }
+    t.equal(db.select().from(users).all().length, 1, 'nothing inserted')
+  })
+
+  t.test('policy failures map to 422 on /password, before any conflict check', async (t) => {
+    for (const password of ['short', 'password1', 'Alice', 'newbie@example.com']) {
+      const err = await problemOf(t, () => service.register({ username: 'newbie', email: 'newbie@example.com', password }))
+      t.equal(err?.statusCode, 422, password)
+      t.equal(err?.errors?.[0].field, '/password')
+    }
+    const clash = await problemOf(t, () => service.register({ username: 'alice', email: 'x@example.com', password: 'short' }))
+    t.equal(clash?.statusCode, 422, 'a weak password is reported even when the name is taken')
+  })
+
+  t.test('role', async (t) => {
+    const admin = await service.register({ username: 'root', email: 'root@example.com', password: PASSWORD, role: 'admin' })
+    t.equal(admin.role, 'admin')
+  })
+
+  t.test('errors other than unique violations are not turned into 409', async (t) => {
+    const other = setup(t)
+    other.sqlite.close()
+    let error: unknown
+    try {
+      await other.service.register({ username: 'closed', email: 'closed@example.com', password: PASSWORD })
+    } catch (err) {
+      error = err
+    }
+    t.ok(error instanceof Error, 'the database error propagates')
+    t.notOk(error instanceof Problem, 'not as a Problem')
+  })
+})
+
+t.test('concurrent registration of identical users: one fulfilled, one 409', async (t) => {
+  for (let round = 0; round < 5; round++) {
+    const { db, service } = setup(t)
+    const input = { username: `twin${round}`, email: `twin${round}@example.com`, password: PASSWORD }
+    const results = await Promise.allSettled([service.register(input), service.register({ ...input })])
+    const fulfilled = results.filter((r) => r.status === 'fulfilled')
+    const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+    t.equal(fulfilled.length, 1, `round ${round}: exactly one fulfilled`)
+    t.equal(rejected.length, 1, `round ${round}: exactly one rejected`)
+    t.type(rejected[0]?.reason, Problem, 'the rejection is a Problem, never another error')
+    t.equal((rejected[0]?.reason as Problem).statusCode, 409)
+    t.equal(db.select().from(users).all().length, 1)
+  }
+
+  t.test('same username in another case, same email in another case', async (t) => {
+    const { db, service } = setup(t)
+    const results = await Promise.allSettled([
+      service.register({ username: 'Twin', email: 'one@example.com', password: PASSWORD }),
+      service.register({ username: 'tWIN', email: 'two@example.com', password: PASSWORD }),
+      service.register({ username: 'third', email: 'ONE@example.com', password: PASSWORD })
+    ])
+    t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'rejected'])
+    for (const r of results) if (r.status === 'rejected') t.equal((r.reason as Problem).statusCode, 409)
+    t.equal(db.select().from(users).all().length, 1)
+  })
+})
+
+t.test('verifyLogin', async (t) => {
+  const { service } = setup(t)
+  const user = await service.register({ username: 'Bob', email: 'bob@example.com', password: PASSWORD })
+  t.equal((await service.verifyLogin('Bob', PASSWORD))?.id, user.id)
+  t.equal((await service.verifyLogin('BOB', PASSWORD))?.id, user.id, 'username, any case')
+  t.equal((await service.verifyLogin('Bob@Example.COM', PASSWORD))?.id, user.id, 'email, any case')
+  t.equal(await service.verifyLogin('Bob', 'wrong password'), undefined)
+  t.equal(await service.verifyLogin('nobody', PASSWORD), undefined)
+  t.equal((await service.verifyLogin('Bob', PASSWORD.normalize('NFKD')))?.id, user.id)
+
+  await service.register({ username: 'keep-admin', email: 'ka@example.com', password: PASSWORD, role: 'admin' })
+  service.adminUpdate(user.id, { disabled: true })
+  t.equal(await service.verifyLogin('Bob', PASSWORD), undefined, 'a disabled user cannot log in')
+})
+
+t.test('rehash on login when the stored parameters are weaker', async (t) => {
+  const weak = setup(t, CHEAP)
+  const user = await weak.service.register({ username: 'carol', email: 'carol@example.com', password: PASSWORD })
+  t.same(paramsOf(user.passwordHash), { m: 1024, t: 1, p: 1 })
+  weak.sqlite.close()
+
+  const strong = setup(t, { memoryCost: 2048, timeCost: 2, parallelism: 1 }, weak.file)
+  const stored = () => strong.db.select().from(users).where(eq(users.id, user.id)).get()!.passwordHash
+
+  t.equal(await strong.service.verifyLogin('carol', 'wrong password'), undefined)
+  t.equal(stored(), user.passwordHash, 'a failed login does not rehash')
+
+  t.equal((await strong.service.verifyLogin('carol', PASSWORD))?.id, user.id)
+  const upgraded = stored()
+  t.not(upgraded, user.passwordHash, 'the stored hash changed')
+  t.match(upgraded, /^\$argon2id\$/)
+  t.same(paramsOf(upgraded), { m: 2048, t: 2, p: 1 }, 'now with the stronger parameters')
+  t.equal((await strong.service.verifyLogin('carol', PASSWORD))?.id, user.id, 'the new hash verifies')
+  t.equal(stored(), upgraded, 'no rehash once the parameters match')
+
+  t.test('a disabled user is not rehashed', async (t) => {
+    const again = setup(t, CHEAP)
+    const dave = await again.service.register({ username: 'dave', email: 'dave@example.com', password: PASSWORD })
+    again.db.update(users).set({ disabled: true }).where(eq(users.id, dave.id)).run()
+    again.sqlite.close()
+    const up = setup(t, { memoryCost: 2048, timeCost: 2, parallelism: 1 }, again.file)
+    t.equal(await up.service.verifyLogin('dave', PASSWORD), undefined)
+    t.equal(up.db.select().from(users).where(eq(users.id, dave.id)).get()!.passwordHash, dave.passwordHash)
+  })
+})
+
+t.test('update and changePassword', async (t) => {
+  const { db, service } = setup(t)
+  const sessionsService = createSessionsService(db, { refreshTtl: 3600, reuseGrace: 10 })
+  const erin = await service.register({ username: 'erin', email: 'erin@example.com', password: PASSWORD })
+  await service.register({ username: 'frank', email: 'frank@example.com', password: PASSWORD })
+
+  t.match(service.update(erin, { username: 'Erin2', email: 'ERIN2@example.com' }), { username: 'Erin2', email: 'erin2@example.com' })
+  t.equal(service.update(erin, {}), erin, 'no changes returns the row as given')
+  for (const changes of [{ username: 'FRANK' }, { email: 'Frank@Example.com' }]) {
+    const err = await problemOf(t, () => service.update(erin, changes))
+    t.equal(err?.statusCode, 409, JSON.stringify(changes))
+  }
+
+  const current = sessionsService.create(erin.id, {})
+  const other = sessionsService.create(erin.id, {})
+  const row = service.findById(erin.id)!
+  const wrong = await problemOf(t, () => service.changePassword(row, 'not it', 'another fine passphrase', current.sessionId))
+  t.equal(wrong?.statusCode, 403)
+  const weak = await problemOf(t, () => service.changePassword(row, PASSWORD, 'erin2@example.com', current.sessionId))
+  t.equal(weak?.statusCode, 422)
+  t.equal(weak?.errors?.[0].field, '/new_password')
+
+  await service.changePassword(row, PASSWORD, 'another fine passphrase', current.sessionId)
+  t.ok(sessionsService.findActiveUser(erin.id, current.sessionId), 'the current session continues')
+  t.equal(sessionsService.findActiveUser(erin.id, other.sessionId), undefined, 'other sessions end')
+  t.equal(db.select().from(sessions).where(eq(sessions.id, other.sessionId)).get()!.endReason, 'password_changed')
+  t.ok(await service.verifyLogin('erin2', 'another fine passphrase'))
+  t.equal(await service.verifyLogin('erin2', PASSWORD), undefined)
+})
+
+t.test('adminUpdate and remove: the last-admin guard', async (t) => {
+  const { db, service } = setup(t)
+  const sessionsService = createSessionsService(db, { refreshTtl: 3600, reuseGrace: 10 })
+  const root = await service.register({ username: 'root', email: 'root@example.com', password: PASSWORD, role: 'admin' })
+  const user = await service.register({ username: 'plain', email: 'plain@example.com', password: PASSWORD })
+  t.equal(service.countActiveAdmins(), 1)
+
+  for (const changes of [{ role: 'user' as const }, { disabled: true }, { role: 'user' as const, disabled: true }]) {
+    const err = await problemOf(t, () => service.adminUpdate(root.id, changes))
+    t.equal(err?.statusCode, 409, JSON.stringify(changes))
+    t.match(err?.detail, /last active admin/)
+  }
+  const del = await problemOf(t, () => service.remove(root.id))
+  t.equal(del?.statusCode, 409)
+  t.match(service.findById(root.id), { role: 'admin', disabled: false }, 'unchanged')
+  t.equal(service.adminUpdate(root.id, { role: 'admin', disabled: false })?.role, 'admin', 'a change that keeps them an active admin is fine')
+  t.equal(service.adminUpdate(999, { role: 'user' }), undefined, 'unknown id')
+  t.doesNotThrow(() => service.remove(999), 'removing an unknown id is a no-op')
+
+  t.test('disabling ends sessions; enabling keeps them ended', async (t) => {
+    const s = sessionsService.create(user.id, {})
+    t.match(service.adminUpdate(user.id, { disabled: true }), { disabled: true })
+    t.equal(db.select().from(sessions).where(eq(sessions.id, s.sessionId)).get()!.endReason, 'user_disabled')
+    t.match(service.adminUpdate(user.id, { disabled: false }), { disabled: false })
+    t.equal(sessionsService.findActiveUser(user.id, s.sessionId), undefined)
+  })
+
+  t.test('with two admins, one may go; then the other is the last', async (t) => {
+    const second = await service.register({ username: 'second', email: 'second@example.com', password: PASSWORD, role: 'admin' })
+    t.equal(service.countActiveAdmins(), 2)
+    t.match(service.adminUpdate(root.id, { disabled: true }), { disabled: true })
+    t.equal(service.countActiveAdmins(), 1)
+    t.equal((await problemOf(t, () => service.adminUpdate(second.id, { role: 'user' })))?.statusCode, 409)
+    t.equal((await problemOf(t, () => service.remove(second.id)))?.statusCode, 409)
+    t.doesNotThrow(() => service.remove(root.id), 'a disabled admin can be removed')
+    t.equal(service.findById(root.id), undefined)
+  })
+
+  t.test('remove cascades to tasks and sessions', async (t) => {
+    const s = sessionsService.create(user.id, {})
+    db.insert(tasks).values({ userId: user.id, title: 't', createdAt: new Date(), updatedAt: new Date() }).run()
+    service.remove(user.id)
+    t.equal(service.findById(user.id), undefined)
+    t.equal(db.select().from(tasks).where(eq(tasks.userId, user.id)).all().length, 0)
+    t.equal(db.select().from(sessions).where(eq(sessions.id, s.sessionId)).all().length, 0)
+  })
+})
+
+t.test('list, stats and cursors', async (t) => {
+  const { db, service } = setup(t)
+  const sessionsService = createSessionsService(db, { refreshTtl: 3600, reuseGrace: 10 })
+  const a = await service.register({ username: 'under_score', email: 'u@example.com', password: PASSWORD, role: 'admin' })
+  const b = await service.register({ username: 'underXscore', email: 'percent%sign@example.com', password: PASSWORD })
+  t.same(service.list({ limit: 10, q: 'R_S' }).items.map((u) => u.id), [a.id])
+  t.same(service.list({ limit: 10, q: '%' }).items.map((u) => u.id), [b.id])
+  t.same(service.list({ limit: 10, q: '' }).items.map((u) => u.id), [a.id, b.id])
+  const first = service.list({ limit: 1 })
+  t.same(first.items.map((u) => u.id), [a.id])
+  t.same(service.list({ limit: 1, cursor: first.next_cursor! }), { items: [service.list({ limit: 10 }).items[1]], next_cursor: null })
+
+  t.equal(decodeCursor(encodeCursor(42)), 42)
+  t.equal(decodeCursor(undefined), 0)
+  for (const bad of ['', 'x', encodeCursor(1) + '=', Buffer.from('id:01').toString('base64url'), Buffer.from('id:0').toString('base64url'), Buffer.from('id:1 ').toString('base64url')]) {
+    t.throws(() => decodeCursor(bad), { statusCode: 422 }, `cursor ${JSON.stringify(bad)}`)
+  }
+
+  const s1 = sessionsService.create(a.id, {})
+  sessionsService.create(b.id, {}, new Date(Date.now() - 2 * 3600_000)) // already expired
+  const s3 = sessionsService.create(b.id, {})
+  t.same(service.stats(), { users: 2, admins: 1, active_sessions: 2 })
+  sessionsService.end(s1.sessionId, 'logout')
+  t.same(service.stats(), { users: 2, admins: 1, active_sessions: 1 })
+  t.same(service.stats(new Date(Date.now() + 2 * 3600_000)), { users: 2, admins: 1, active_sessions: 0 }, 'later, the rest have expired')
+  t.ok(s3)
+})
