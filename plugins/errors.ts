@@ -39,6 +39,24 @@ const OAUTH_MESSAGES: Record<number, string> = {
   415: 'Send the request body as application/x-www-form-urlencoded (OAuth2, RFC 6749)'
 }
 
+/**
+ * Fastify's `frameworkErrors` option: failures the router raises before any route or hook runs
+ * (a path segment over 100 characters, malformed percent-encoding) would otherwise get Fastify's
+ * own JSON shape (414 / 400 that echoes the path). API.md: a path id that is not a positive integer
+ * is a 404, like a missing row. Pass as `Fastify({ frameworkErrors })`.
+ */
+export function frameworkErrors (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const routing = err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+  const status = routing ? 404 : 500
+  if (!routing) request.log.error({ err }, 'router error')
+  void reply.code(status).type('application/problem+json; charset=utf-8').send({
+    type: 'about:blank',
+    title: STATUS_CODES[status],
+    status,
+    detail: routing ? 'Not found' : 'An unexpected error occurred'
+  })
+}
+
 export default fp(async (app) => {
   function send (request: FastifyRequest, reply: FastifyReply, status: number, detail: string,
     extra: { headers?: Record<string, string>, errors?: FieldError[], oauthError?: string } = {}) {
