@@ -1,10 +1,26 @@
 // The baseline: a bare Fastify hello-world route, run as its own process like the real server.
+// HELLO_VARIANT=helmet adds @fastify/helmet with the options of plugins/security.ts, to price helmet alone;
+// HELLO_VARIANT=static-headers sets the same headers, computed once by helmet at startup, from one hook.
 import Fastify from 'fastify'
 
 const app = Fastify({ logger: false })
+const variant = process.env.HELLO_VARIANT ?? 'bare'
+// Keep in step with plugins/security.ts.
+const helmetOptions = {
+  contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  strictTransportSecurity: false
+}
+if (variant === 'helmet') {
+  await app.register((await import('@fastify/helmet')).default, helmetOptions)
+} else if (variant === 'static-headers') {
+  const helmet = (await import('helmet')).default
+  const headers = {}
+  helmet(helmetOptions)({}, { setHeader: (name, value) => { headers[name.toLowerCase()] = value }, removeHeader () {} }, () => {})
+  app.addHook('onRequest', (_request, reply, done) => { reply.headers(headers); done() })
+}
 app.get('/', async () => ({ hello: 'world' }))
 app.get('/health', async () => ({ status: 'ok' }))
 
 const address = await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) })
-process.stdout.write(`ready ${address}\n`)
+process.stdout.write(`ready ${address} (${variant})\n`)
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => { app.close().then(() => process.exit(0)) })

@@ -64,10 +64,10 @@ export async function startProcess (args, env, { port, timeoutMs = 15000, nodeAr
   let output = ''
   child.stdout.on('data', (d) => { output += d })
   child.stderr.on('data', (d) => { output += d })
-  let exited = false
-  child.once('exit', () => { exited = true })
+  const state = { exited: false }
+  child.once('exit', () => { state.exited = true })
   const deadline = t0 + timeoutMs
-  while (performance.now() < deadline && !exited) {
+  while (performance.now() < deadline && !state.exited) {
     const res = await http(port, { path: '/health' }, 1000)
     if (res.status === 200) {
       const startupMs = performance.now() - t0

@@ -2,7 +2,8 @@
 // one table of throughput, latency, errors, peak RSS and the ratio targets of issue 6.
 //
 //   node bench/run.js [--quick | --smoke] [--users N] [--connections 50] [--threadpool N]
-//                     [--only hello,me,refresh,login,register,mixed,startup] [--json out.json] [--cpu-prof DIR]
+//                     [--only hello,helmet,me,refresh,login,register,mixed,startup] [--json out.json] [--cpu-prof DIR]
+//                     [--cli path/to/other/dist/src/cli.js]
 //
 // Every server workload gets a fresh server process on the same database, so VmHWM is that workload's peak.
 // Ratios compare numbers measured in the same run on the same machine; absolute numbers are not portable.
@@ -28,6 +29,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     json: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    cli: { type: 'string' }, // another build's dist/src/cli.js, to compare before/after
     keep: { type: 'boolean', default: false }
   }
 })
@@ -55,6 +57,7 @@ const wanted = (name) => only === undefined || only.has(name)
 if (args.threadpool !== undefined) process.env.UV_THREADPOOL_SIZE = args.threadpool
 const THREADPOOL = Number(process.env.UV_THREADPOOL_SIZE ?? 4)
 const MB = 1024 * 1024
+const SERVER_CLI = args.cli ?? CLI
 
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-bench-'))
 const rows = []
@@ -89,7 +92,7 @@ async function cannon (port, options) {
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.non2xx, // errors include timeouts
-    statusCodes: Object.keys(result.statusCodeStats ?? {}).join(","),
+    statusCodes: Object.keys(result.statusCodeStats ?? {}).join(','),
     total: result.requests.total
   }
 }
@@ -107,13 +110,13 @@ async function warmAndMeasure (port, makeOptions) {
 async function startServer (databasePath, name) {
   const port = await freePort()
   const nodeArgs = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : []
-  return await startProcess([CLI], serverEnv(databasePath), { port, nodeArgs })
+  return await startProcess([SERVER_CLI], serverEnv(databasePath), { port, nodeArgs })
 }
 
 function addRow (row) {
   rows.push(row)
   const fmt = (n) => typeof n === 'number' ? n.toFixed(1) : n
-  log(`${row.workload} [${row.statusCodes ?? ""}]: ${fmt(row.reqPerSec)} req/s p50 ${fmt(row.p50)} p99 ${fmt(row.p99)} errors ${row.errors} rss ${row.peakRss ? (row.peakRss / MB).toFixed(1) : '-'} MB`)
+  log(`${row.workload} [${row.statusCodes ?? ''}]: ${fmt(row.reqPerSec)} req/s p50 ${fmt(row.p50)} p99 ${fmt(row.p99)} errors ${row.errors} rss ${row.peakRss ? (row.peakRss / MB).toFixed(1) : '-'} MB`)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -317,6 +320,10 @@ function table (results) {
   }
   const baseRow = (row) => row && lines.push({ ...row, ratio: 'baseline', target: '-', pass: '-' })
   baseRow(hello)
+  for (const variant of ['helmet', 'static-headers']) {
+    const row = results[variant]
+    if (row) lines.push({ ...row, ratio: hello ? `${(row.reqPerSec / hello.reqPerSec).toFixed(2)}× hello` : '-', target: '-', pass: '-' })
+  }
   ratioRow(main.me, hello, 'hello', 0.5)
   ratioRow(main.refresh, hello, 'hello', 0.3)
   baseRow(main.verify)
@@ -367,6 +374,18 @@ async function main () {
     await hello.stop()
   }
 
+  // What helmet costs on a trivial route, and what the same headers cost when computed once (see BENCHMARKS.md).
+  if (wanted('helmet')) {
+    for (const variant of ['helmet', 'static-headers']) {
+      const port = await freePort()
+      const hello = await startProcess([HELLO], { HELLO_VARIANT: variant }, { port })
+      const { result: r, peakRss } = await withRss(hello.pid, () => warmAndMeasure(port, () => ({ path: '/' })))
+      results[variant] = { workload: variant === 'helmet' ? 'hello-world + @fastify/helmet' : 'hello-world + helmet headers precomputed', ...r, peakRss }
+      addRow(results[variant])
+      await hello.stop()
+    }
+  }
+
   const mainDb = join(dir, 'base', 'latchkey.db')
   results.main = await runMain(mainDb, BASE_USERS)
   if (wanted('startup')) {
@@ -374,9 +393,7 @@ async function main () {
     addRow(results.startup)
   }
   if (SCALE_USERS !== undefined && SCALE_USERS !== BASE_USERS) {
-    const saved = only
     results.scale = await runMain(join(dir, 'scale', 'latchkey.db'), SCALE_USERS, `${SCALE_USERS} users`)
-    void saved
   }
 
   const { text, lines } = table(results)
@@ -387,7 +404,7 @@ async function main () {
   for (const note of notes) console.log(`- ${note}`)
   if (args.json) writeFileSync(args.json, JSON.stringify({ machine: info, mode: modeName, connections: CONNECTIONS, results, lines }, null, 2))
 
-  const ran = [results.hello, ...Object.values(results.main), results.startup, ...Object.values(results.scale ?? {})].filter(Boolean)
+  const ran = [results.hello, results.helmet, results['static-headers'], ...Object.values(results.main), results.startup, ...Object.values(results.scale ?? {})].filter(Boolean)
   const failed = ran.filter((r) => r.errors !== 0 || (r.total !== undefined && r.total === 0))
   if (args.smoke) {
     if (failed.length > 0) {

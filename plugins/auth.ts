@@ -112,18 +112,42 @@ export default fp(async (app) => {
   app.decorateRequest('account', null as unknown as UserRow)
   app.decorateRequest('sessionId', 0)
 
+  // Verified access tokens, keyed by the exact token string (signature included), so a hit is a token whose
+  // signature, alg, iss, aud and required claims have already passed. Only time can change that verdict,
+  // so a hit is used only while it is strictly before the token's `exp` (and at most VERIFIED_TTL_MS after
+  // the check); anything else goes through the full @fastify/jwt verification again. The user and the
+  // session are still read from the database on every request. Insertion-ordered Map, oldest evicted first.
+  const verified = new Map<string, { claims: AccessClaims, until: number }>()
+  const VERIFIED_MAX = 10_000
+  const VERIFIED_TTL_MS = 10 * 60_000
+
   app.decorate('authenticate', async (request: FastifyRequest) => {
     const header = request.headers.authorization
     if (header === undefined || !BEARER.test(header)) throw notAuthenticated()
+    const now = Date.now()
+    // Same extraction as @fastify/jwt (split on single spaces: exactly "Bearer <token>"), whose error it mirrors.
+    const space = header.indexOf(' ')
+    const token = header.slice(space + 1)
+    const hit = verified.get(token)
     let claims: AccessClaims
-    try {
-      claims = await request.jwtVerify<AccessClaims>()
-    } catch (err) {
-      throw invalidToken((err as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED')
+    if (hit !== undefined && now < hit.until) {
+      claims = hit.claims
+      request.user = claims
+    } else {
+      if (hit !== undefined) verified.delete(token)
+      try {
+        claims = await request.jwtVerify<AccessClaims>()
+      } catch (err) {
+        throw invalidToken((err as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED')
+      }
+      if (token.length > 0 && token.indexOf(' ') === -1 && typeof claims.exp === 'number') {
+        if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!)
+        verified.set(token, { claims, until: Math.min(claims.exp * 1000, now + VERIFIED_TTL_MS) })
+      }
     }
     const userId = Number(claims.sub)
     if (!Number.isSafeInteger(userId) || !Number.isSafeInteger(claims.sid)) throw invalidToken()
-    const account = app.sessions.findActiveUser(userId, claims.sid)
+    const account = app.sessions.findActiveUser(userId, claims.sid, now)
     if (account === undefined) throw invalidToken()
     request.account = account
     request.sessionId = claims.sid

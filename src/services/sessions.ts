@@ -1,6 +1,7 @@
 // Sessions (one per password login) and their refresh-token family: rotation, reuse detection, ending.
 import { createHash, randomBytes } from 'node:crypto'
 import { and, asc, eq, gt, isNull, lte, or, sql } from 'drizzle-orm'
+import type Database from 'better-sqlite3'
 import type { Db } from '../db/open.js'
 import { refreshTokens, sessions, users, type SessionRow, type UserRow } from '../db/schema.js'
 
@@ -32,17 +33,44 @@ export function createSessionsService (db: Db, options: SessionOptions) {
   const ttlMs = options.refreshTtl * 1000
   const graceMs = options.reuseGrace * 1000
 
-  // The hot path of every authenticated request: the user and the token's session in one indexed query.
-  const activeSessionUser = db.select({ user: users }).from(sessions)
-    .innerJoin(users, eq(users.id, sessions.userId))
-    .where(and(
-      eq(sessions.id, sql.placeholder('sessionId')),
-      eq(sessions.userId, sql.placeholder('userId')),
-      isNull(sessions.endedAt),
-      gt(sessions.expiresAt, sql.placeholder('now')),
-      eq(users.disabled, false)
-    ))
-    .prepare()
+  // The hot paths (every authenticated request, every refresh) use raw better-sqlite3 statements prepared
+  // once for the life of the process and read in array mode: no per-call SQL building or statement
+  // preparation, and no generic row mapping. Columns map exactly as Drizzle maps them (timestamp_ms → Date,
+  // boolean → `Number(v) === 1`); see userFrom.
+  const sqlite = (db as Db & { $client: Database.Database }).$client
+  const USER_COLUMNS = 'u.id, u.username, u.email, u.password_hash, u.role, u.disabled, u.created_at'
+
+  // The user and the token's session in one indexed query (both primary-key lookups).
+  const activeSessionUser = sqlite.prepare(
+    `SELECT ${USER_COLUMNS} FROM sessions s INNER JOIN users u ON u.id = s.user_id ` +
+    'WHERE s.id = ? AND s.user_id = ? AND s.ended_at IS NULL AND s.expires_at > ? AND u.disabled = 0'
+  ).raw(true)
+
+  // A refresh token with its session and user: [token id, created_at, rotated_at,
+  // session id, ended_at, expires_at, last_rotated_token_id, ...user columns].
+  const tokenWithSession = sqlite.prepare(
+    'SELECT t.id, t.created_at, t.rotated_at, s.id, s.ended_at, s.expires_at, s.last_rotated_token_id, ' +
+    `${USER_COLUMNS} FROM refresh_tokens t INNER JOIN sessions s ON s.id = t.session_id ` +
+    'INNER JOIN users u ON u.id = s.user_id WHERE t.token_hash = ?'
+  ).raw(true)
+  const insertToken = sqlite.prepare('INSERT INTO refresh_tokens (session_id, token_hash, created_at) VALUES (?, ?, ?)')
+  const markRotated = sqlite.prepare('UPDATE refresh_tokens SET rotated_at = ? WHERE id = ?')
+  const endForReuse = sqlite.prepare('UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?')
+  const touchSession = sqlite.prepare('UPDATE sessions SET last_rotated_token_id = ?, last_used_at = ?, expires_at = ? WHERE id = ?')
+  const insertSession = sqlite.prepare(
+    'INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, ip) VALUES (?, ?, ?, ?, ?, ?)'
+  )
+
+  /** A users row read in array mode from USER_COLUMNS starting at `at`, shaped as Drizzle returns it. */
+  const userFrom = (row: unknown[], at: number): UserRow => ({
+    id: row[at] as number,
+    username: row[at + 1] as string,
+    email: row[at + 2] as string,
+    passwordHash: row[at + 3] as string,
+    role: row[at + 4] as UserRow['role'],
+    disabled: Number(row[at + 5]) === 1,
+    createdAt: new Date(row[at + 6] as number)
+  })
 
   const tokenByHash = db.select({ token: refreshTokens, session: sessions, user: users }).from(refreshTokens)
     .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
@@ -50,11 +78,41 @@ export function createSessionsService (db: Db, options: SessionOptions) {
     .where(eq(refreshTokens.tokenHash, sql.placeholder('hash')))
     .prepare()
 
-  function issueToken (tx: Pick<Db, 'insert'>, sessionId: number, now: Date): string {
+  function issueToken (sessionId: number, now: number): string {
     const token = newRefreshToken()
-    tx.insert(refreshTokens).values({ sessionId, tokenHash: hashRefreshToken(token), createdAt: now }).run()
+    insertToken.run(sessionId, hashRefreshToken(token), now)
     return token
   }
+
+  const createSession = sqlite.transaction((userId: number, meta: { userAgent?: string, ip?: string }, now: number) => {
+    const sessionId = Number(insertSession.run(
+      userId, now, now, now + ttlMs, meta.userAgent?.slice(0, 512) ?? null, meta.ip ?? null
+    ).lastInsertRowid)
+    return { sessionId, refreshToken: issueToken(sessionId, now) }
+  })
+
+  const rotate = sqlite.transaction((token: string, now: Date): RefreshOutcome => {
+    const row = tokenWithSession.get(hashRefreshToken(token)) as unknown[] | undefined
+    if (row === undefined) return { ok: false, reason: 'invalid' }
+    const [storedId, storedCreatedAt, storedRotatedAt, sessionId, sessionEndedAt, sessionExpiresAt, lastRotatedTokenId] =
+      row as [number, number, number | null, number, number | null, number, number | null]
+    const t = now.getTime()
+    if (sessionEndedAt !== null || sessionExpiresAt <= t || Number(row[12]) === 1 ||
+        storedCreatedAt + ttlMs <= t) {
+      return { ok: false, reason: 'invalid' }
+    }
+    if (storedRotatedAt !== null) {
+      const concurrent = lastRotatedTokenId === storedId && t - storedRotatedAt <= graceMs
+      if (!concurrent) {
+        endForReuse.run(t, 'refresh_token_reuse', sessionId)
+        return { ok: false, reason: 'reused' }
+      }
+    } else {
+      markRotated.run(t, storedId)
+    }
+    touchSession.run(storedId, t, t + ttlMs, sessionId)
+    return { ok: true, user: userFrom(row, 7), sessionId, refreshToken: issueToken(sessionId, t) }
+  })
 
   function end (where: ReturnType<typeof and>, reason: EndReason, now = new Date()): number {
     return db.update(sessions).set({ endedAt: now, endReason: reason })
@@ -64,22 +122,13 @@ export function createSessionsService (db: Db, options: SessionOptions) {
   return {
     /** The user behind an access token, or undefined when the user or the session is no longer valid. */
     findActiveUser (userId: number, sessionId: number, now = Date.now()): UserRow | undefined {
-      return activeSessionUser.get({ userId, sessionId, now })?.user
+      const row = activeSessionUser.get(sessionId, userId, now) as unknown[] | undefined
+      return row === undefined ? undefined : userFrom(row, 0)
     },
 
     /** Start a session for a successful password grant; returns its first refresh token. */
     create (userId: number, meta: { userAgent?: string, ip?: string }, now = new Date()): { sessionId: number, refreshToken: string } {
-      return db.transaction((tx) => {
-        const session = tx.insert(sessions).values({
-          userId,
-          createdAt: now,
-          lastUsedAt: now,
-          expiresAt: new Date(now.getTime() + ttlMs),
-          userAgent: meta.userAgent?.slice(0, 512) ?? null,
-          ip: meta.ip ?? null
-        }).returning({ id: sessions.id }).get()
-        return { sessionId: session.id, refreshToken: issueToken(tx, session.id, now) }
-      })
+      return createSession(userId, meta, now.getTime())
     },
 
     /**
@@ -88,28 +137,7 @@ export function createSessionsService (db: Db, options: SessionOptions) {
      * "two tabs" and get a sibling token, any other reuse ends the session.
      */
     refresh (token: string, now = new Date()): RefreshOutcome {
-      return db.transaction((tx): RefreshOutcome => {
-        const row = tokenByHash.get({ hash: hashRefreshToken(token) })
-        if (row === undefined) return { ok: false, reason: 'invalid' }
-        const { token: stored, session, user } = row
-        const t = now.getTime()
-        if (session.endedAt !== null || session.expiresAt.getTime() <= t || user.disabled ||
-            stored.createdAt.getTime() + ttlMs <= t) {
-          return { ok: false, reason: 'invalid' }
-        }
-        if (stored.rotatedAt !== null) {
-          const concurrent = session.lastRotatedTokenId === stored.id && t - stored.rotatedAt.getTime() <= graceMs
-          if (!concurrent) {
-            tx.update(sessions).set({ endedAt: now, endReason: 'refresh_token_reuse' }).where(eq(sessions.id, session.id)).run()
-            return { ok: false, reason: 'reused' }
-          }
-        } else {
-          tx.update(refreshTokens).set({ rotatedAt: now }).where(eq(refreshTokens.id, stored.id)).run()
-        }
-        tx.update(sessions).set({ lastRotatedTokenId: stored.id, lastUsedAt: now, expiresAt: new Date(t + ttlMs) })
-          .where(eq(sessions.id, session.id)).run()
-        return { ok: true, user, sessionId: session.id, refreshToken: issueToken(tx, session.id, now) }
-      }, { behavior: 'immediate' })
+      return rotate.immediate(token, now)
     },
 
     /** The session a refresh token belongs to, whatever its state (for logout and revocation). */
