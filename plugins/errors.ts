@@ -63,7 +63,9 @@ export default fp(async (app) => {
     if (extra.headers) reply.headers(extra.headers)
     reply.code(status)
     if (request.routeOptions.config?.oauth === true) {
-      const error = extra.oauthError ?? (status === 429 ? 'slow_down' : status >= 500 ? 'server_error' : 'invalid_request')
+      // 503 (storage unavailable) is temporary: say so, as RFC 6749 §4.1.2.1 does for the authorization endpoint.
+      const error = extra.oauthError ??
+        (status === 429 ? 'slow_down' : status === 503 ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : 'invalid_request')
       const description = status === 400 && extra.errors?.length
         ? extra.errors.map((e) => `${e.field.slice(1) || 'body'} ${e.message}`).join('; ')
         : OAUTH_MESSAGES[status] ?? detail

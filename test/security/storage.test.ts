@@ -1,0 +1,107 @@
+// Storage faults: a read-only, full or locked database answers writes with 503 and keeps serving reads.
+import t, { type Test } from 'tap'
+import Database from 'better-sqlite3'
+import type { LightMyRequestResponse } from 'fastify'
+import { build, form, newUser, PASSWORD, signUp } from '../helper.js'
+
+const UNAVAILABLE = /database/i
+
+function isProblem503 (t: Test, res: LightMyRequestResponse, name: string) {
+  t.equal(res.statusCode, 503, `${name}: 503`)
+  t.match(res.headers['content-type'], /^application\/problem\+json/, `${name}: problem+json`)
+  const body = res.json()
+  t.match(body, { type: 'about:blank', title: 'Service Unavailable', status: 503, detail: UNAVAILABLE }, `${name}: detail says the database is unavailable`)
+  t.notMatch(res.body, /SQLITE|readonly|attempt to write|sql/i, `${name}: no SQL or driver message leaks`)
+}
+
+function isOAuth503 (t: Test, res: LightMyRequestResponse, name: string) {
+  t.equal(res.statusCode, 503, `${name}: 503`)
+  t.same(Object.keys(res.json()).sort(), ['error', 'error_description'], `${name}: OAuth error shape`)
+  t.equal(res.json().error, 'temporarily_unavailable', `${name}: temporarily_unavailable`)
+  t.match(res.json().error_description, UNAVAILABLE)
+}
+
+t.test('read-only database (PRAGMA query_only): writes 503, reads keep working', async (t) => {
+  const app = await build(t)
+  const user = await signUp(app)
+  const created = await app.inject({ method: 'POST', url: '/tasks', headers: user.auth, payload: { title: 'before' } })
+  t.equal(created.statusCode, 201)
+
+  app.sqlite.pragma('query_only = ON')
+  t.teardown(() => { app.sqlite.pragma('query_only = OFF') })
+
+  isProblem503(t, await app.inject({ method: 'POST', url: '/auth/register', payload: newUser() }), 'register')
+  isOAuth503(t, await app.inject({ method: 'POST', url: '/auth/token', ...form({ username: user.username, password: PASSWORD }) }), 'password grant')
+  isOAuth503(t, await app.inject({ method: 'POST', url: '/auth/token', ...form({ grant_type: 'refresh_token', refresh_token: user.tokens.refresh_token }) }), 'refresh grant')
+  isProblem503(t, await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: user.tokens.refresh_token } }), 'refresh')
+  isProblem503(t, await app.inject({ method: 'POST', url: '/tasks', headers: user.auth, payload: { title: 'during' } }), 'tasks POST')
+  isProblem503(t, await app.inject({ method: 'PATCH', url: '/users/me', headers: user.auth, payload: { email: 'new@example.com' } }), 'users/me PATCH')
+
+  t.equal((await app.inject({ url: '/health' })).statusCode, 200, '/health')
+  t.equal((await app.inject({ url: '/ready' })).statusCode, 200, '/ready (the database still answers reads)')
+  const me = await app.inject({ url: '/users/me', headers: user.auth })
+  t.equal(me.statusCode, 200, '/users/me')
+  const tasks = await app.inject({ url: '/tasks', headers: user.auth })
+  t.equal(tasks.statusCode, 200, 'GET /tasks')
+  t.same(tasks.json().items.map((x: { title: string }) => x.title), ['before'], 'nothing was half-written')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/token', ...form({ username: user.username, password: 'wrong password' }) })).statusCode, 401, 'a failed login needs no write and still answers 401')
+
+  app.sqlite.pragma('query_only = OFF')
+  t.equal((await app.inject({ method: 'POST', url: '/tasks', headers: user.auth, payload: { title: 'after' } })).statusCode, 201, 'writes work again once the database is writable')
+  const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: user.tokens.refresh_token } })
+  t.equal(refreshed.statusCode, 200, 'the refresh token was not rotated by the failed attempts')
+})
+
+t.test('full disk (SQLITE_FULL via max_page_count): 503, never 500; the process keeps serving', async (t) => {
+  const app = await build(t)
+  const user = await signUp(app)
+  const pages = app.sqlite.pragma('page_count', { simple: true }) as number
+  app.sqlite.pragma(`max_page_count = ${pages + 2}`)
+
+  const statuses = new Map<number, number>()
+  let full: LightMyRequestResponse | undefined
+  for (let i = 0; i < 200 && full === undefined; i++) {
+    const res = await app.inject({ method: 'POST', url: '/tasks', headers: user.auth, payload: { title: `filler ${i}`, description: 'x'.repeat(10_000) } })
+    statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1)
+    if (res.statusCode !== 201) full = res
+  }
+  t.comment(`statuses while filling: ${JSON.stringify(Object.fromEntries(statuses))}`)
+  t.ok(full !== undefined, 'the database filled up')
+  isProblem503(t, full!, 'tasks POST on a full database')
+  // A small row may still fit in a page's free space: register until the space is gone.
+  let register: LightMyRequestResponse | undefined
+  for (let i = 0; i < 100 && register === undefined; i++) {
+    const res = await app.inject({ method: 'POST', url: '/auth/register', payload: newUser() })
+    statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1)
+    if (res.statusCode !== 201) register = res
+  }
+  t.ok(register !== undefined, 'registrations fill the last pages')
+  isProblem503(t, register!, 'register on a full database')
+  t.notOk(statuses.has(500), 'never a 500')
+
+  t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'still alive')
+  t.equal((await app.inject({ url: '/users/me', headers: user.auth })).statusCode, 200, 'reads still work')
+  t.equal((await app.inject({ url: '/tasks?limit=100', headers: user.auth })).statusCode, 200)
+  t.equal(app.sqlite.pragma('integrity_check', { simple: true }), 'ok', 'integrity_check ok while full')
+
+  app.sqlite.pragma('max_page_count = 1073741823')
+  t.equal((await app.inject({ method: 'POST', url: '/tasks', headers: user.auth, payload: { title: 'space again' } })).statusCode, 201, 'writes resume once there is space')
+  t.equal(app.sqlite.pragma('integrity_check', { simple: true }), 'ok', 'integrity_check ok afterwards')
+})
+
+t.test('locked database (SQLITE_BUSY: another writer holds the lock past busy_timeout): 503', async (t) => {
+  const app = await build(t)
+  const user = await signUp(app)
+  // The lock wait blocks the event loop (better-sqlite3 is synchronous): keep it short for the test.
+  app.sqlite.pragma('busy_timeout = 50')
+  const other = new Database(app.config.DATABASE_PATH)
+  t.teardown(() => { if (other.inTransaction) other.exec('ROLLBACK'); other.close() })
+  other.exec('BEGIN IMMEDIATE')
+
+  isProblem503(t, await app.inject({ method: 'POST', url: '/tasks', headers: user.auth, payload: { title: 'locked' } }), 'tasks POST while locked')
+  isProblem503(t, await app.inject({ method: 'POST', url: '/auth/register', payload: newUser() }), 'register while locked')
+  t.equal((await app.inject({ url: '/users/me', headers: user.auth })).statusCode, 200, 'WAL readers are not blocked by the writer')
+
+  other.exec('ROLLBACK')
+  t.equal((await app.inject({ method: 'POST', url: '/tasks', headers: user.auth, payload: { title: 'unlocked' } })).statusCode, 201, 'writes resume when the lock is released')
+})
