@@ -70,18 +70,39 @@ function openUsers (config: Config) {
   return { db, sqlite, service: createUsersService(db, hasher) }
 }
 
+const USER_USAGE = 'usage: latchkey user create|list|set-role|disable|enable …'
+const CREATE_USAGE = 'usage: latchkey user create --username U --email E [--role admin|user] [--password-stdin]'
+
 async function userCommand (args: string[]): Promise<void> {
   const [action, ...rest] = args
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: {
-      username: { type: 'string' },
-      email: { type: 'string' },
-      role: { type: 'string', default: 'user' },
-      'password-stdin': { type: 'boolean', default: false }
-    }
-  })
+  if (!['create', 'list', 'set-role', 'disable', 'enable'].includes(action)) throw new UsageError(USER_USAGE)
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        username: { type: 'string' },
+        email: { type: 'string' },
+        role: { type: 'string', default: 'user' },
+        'password-stdin': { type: 'boolean', default: false }
+      }
+    })
+  } catch (err) {
+    // Unknown options and missing values are the user's mistake: one line, no stack trace.
+    throw new UsageError(`${(err as Error).message}\n${action === 'create' ? CREATE_USAGE : USER_USAGE}`)
+  }
+  const { values, positionals } = parsed
+  // Check the arguments before the database is opened (or created) and before a password is asked for.
+  if (action === 'create') {
+    if (!values.username || !values.email) throw new UsageError(CREATE_USAGE)
+    if (values.role !== 'admin' && values.role !== 'user') throw new UsageError('--role must be admin or user')
+    if (!/^[A-Za-z0-9_.-]{3,32}$/.test(values.username)) throw new UsageError('--username must be 3–32 characters of A-Z a-z 0-9 _ . -')
+    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(values.email) || values.email.length > 254) throw new UsageError('--email must be a valid email address')
+  }
+  if (action === 'set-role' && positionals[1] !== 'admin' && positionals[1] !== 'user') {
+    throw new UsageError('usage: latchkey user set-role USERNAME admin|user')
+  }
   const config = loadConfig()
   const { db, sqlite, service } = openUsers(config)
   try {
@@ -93,13 +114,12 @@ async function userCommand (args: string[]): Promise<void> {
     }
     switch (action) {
       case 'create': {
-        if (!values.username || !values.email) throw new UsageError('usage: latchkey user create --username U --email E [--role admin|user] [--password-stdin]')
-        if (values.role !== 'admin' && values.role !== 'user') throw new UsageError('--role must be admin or user')
-        if (!/^[A-Za-z0-9_.-]{3,32}$/.test(values.username)) throw new UsageError('--username must be 3–32 characters of A-Z a-z 0-9 _ . -')
-        if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(values.email) || values.email.length > 254) throw new UsageError('--email must be a valid email address')
-        if (service.findByLogin(values.username) !== undefined) throw new UsageError(`user ${values.username} already exists`)
+        const username = values.username!
+        const email = values.email!
+        if (service.findByLogin(username) !== undefined) throw new UsageError(`user ${username} already exists`)
+        if (service.findByLogin(email) !== undefined) throw new UsageError(`a user with email ${email.toLowerCase()} already exists`)
         const password = await readPassword(values['password-stdin'])
-        const user = await service.register({ username: values.username, email: values.email, password, role: values.role as Role })
+        const user = await service.register({ username, email, password, role: values.role as Role })
         console.log(`Created ${user.role} ${user.username} (id ${user.id}).`)
         return
       }
@@ -110,20 +130,16 @@ async function userCommand (args: string[]): Promise<void> {
         return
       }
       case 'set-role': {
-        const role = positionals[1]
-        if (role !== 'admin' && role !== 'user') throw new UsageError('usage: latchkey user set-role USERNAME admin|user')
+        const role = positionals[1] as Role
         const user = service.adminUpdate(find(positionals[0]).id, { role })
         console.log(`${user!.username} is now ${role}.`)
         return
       }
-      case 'disable':
-      case 'enable': {
+      default: {
+        // disable | enable
         const user = service.adminUpdate(find(positionals[0]).id, { disabled: action === 'disable' })
         console.log(`${user!.username} is ${action}d${action === 'disable' ? '; their sessions have ended' : ''}.`)
-        return
       }
-      default:
-        throw new UsageError('usage: latchkey user create|list|set-role|disable|enable …')
     }
   } finally {
     sqlite.close()

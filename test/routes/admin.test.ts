@@ -26,9 +26,10 @@ async function listAll (app: App, auth: Record<string, string>, query: Record<st
   const items: User[] = []
   let cursor: string | null = null
   do {
-    const res = await app.inject({ url: '/users', query: { limit: '100', ...query, ...(cursor ? { cursor } : {}) }, headers: auth })
+    const q: Record<string, string> = cursor === null ? { limit: '100', ...query } : { limit: '100', ...query, cursor }
+    const res = await app.inject({ url: '/users', query: q, headers: auth })
     if (res.statusCode !== 200) throw new Error(`list failed: ${res.statusCode} ${res.body}`)
-    const page = res.json<UserPage>()
+    const page: UserPage = res.json<UserPage>()
     items.push(...page.items)
     cursor = page.next_cursor
   } while (cursor !== null)
@@ -56,7 +57,6 @@ t.test('access control', async (t) => {
     t.equal(bad.statusCode, 401, `bad token: ${name}`)
   }
   t.equal(app.users.findById(admin.id)?.role, 'admin', 'the refused PATCH/DELETE changed nothing')
-
 })
 
 t.test('GET /users: pagination, limits, cursors, search', async (t) => {
@@ -71,9 +71,10 @@ t.test('GET /users: pagination, limits, cursors, search', async (t) => {
     let cursor: string | null = null
     let pages = 0
     do {
-      const res = await app.inject({ url: '/users', query: { limit: '2', ...(cursor ? { cursor } : {}) }, headers: admin.auth })
+      const query: Record<string, string> = cursor === null ? { limit: '2' } : { limit: '2', cursor }
+      const res = await app.inject({ url: '/users', query, headers: admin.auth })
       t.equal(res.statusCode, 200)
-      const page = res.json<UserPage>()
+      const page: UserPage = res.json<UserPage>()
       t.ok(page.items.length <= 2)
       for (const u of page.items) {
         t.same(Object.keys(u).sort(), ['created_at', 'disabled', 'email', 'id', 'role', 'username'], 'public fields only')

@@ -120,9 +120,10 @@ t.test('tasks', async (t) => {
       const items: Task[] = []
       let cursor: string | null = null
       do {
-        const res = await app.inject({ url: '/tasks', query: { limit: '100', ...(cursor ? { cursor } : {}) }, headers: auth })
+        const query: Record<string, string> = cursor === null ? { limit: '100' } : { limit: '100', cursor }
+        const res = await app.inject({ url: '/tasks', query, headers: auth })
         t.equal(res.statusCode, 200)
-        const page = res.json<TaskPage>()
+        const page: TaskPage = res.json<TaskPage>()
         items.push(...page.items)
         cursor = page.next_cursor
       } while (cursor !== null)
@@ -166,9 +167,10 @@ t.test('pagination over more than two pages with inserts between pages', async (
   let cursor: string | null = null
   let pages = 0
   do {
-    const res = await app.inject({ url: '/tasks', query: { limit: '3', ...(cursor ? { cursor } : {}) }, headers: carol.auth })
+    const query: Record<string, string> = cursor === null ? { limit: '3' } : { limit: '3', cursor }
+    const res = await app.inject({ url: '/tasks', query, headers: carol.auth })
     t.equal(res.statusCode, 200)
-    const page = res.json<TaskPage>()
+    const page: TaskPage = res.json<TaskPage>()
     t.ok(page.items.length <= 3)
     seen.push(...page.items.map((x) => x.id))
     cursor = page.next_cursor
