@@ -318,3 +318,25 @@ t.test('frameworkErrors (plugins/errors.ts) on a bare Fastify: router failures b
   }
   t.equal((await app.inject({ url: '/tasks/1' })).statusCode, 200)
 })
+
+t.test('deeply nested JSON just under the 1 MiB limit is a 4xx, never a stack overflow', async (t) => {
+  const app = await build(t)
+  const user = await signUp(app)
+  const nest = (open: string, close: string, inner = '1') => {
+    const depth = Math.floor((1024 * 1024 - 64) / (open.length + close.length))
+    return `{"title":${open.repeat(depth)}${inner}${close.repeat(depth)}}`
+  }
+  for (const [name, payload] of [
+    ['arrays', nest('[', ']', '')],
+    ['objects', nest('{"a":', '}')],
+    // "constructor" and "__proto__" keys make the JSON parser scan the whole tree for poisoning.
+    ['objects keyed constructor', nest('{"constructor":', '}')],
+    ['objects keyed __proto__', nest('{"__proto__":', '}')]
+  ] as const) {
+    const res = await app.inject({ method: 'POST', url: '/tasks', headers: { ...user.auth, 'content-type': 'application/json' }, payload })
+    t.ok(payload.length < 1024 * 1024, `${name}: ${payload.length} bytes`)
+    t.ok(res.statusCode === 400 || res.statusCode === 422, `${name}: ${res.statusCode}`)
+    t.equal(checkShape(res, false, [400, 422]), undefined, `${name}: problem+json`)
+  }
+  t.equal((await app.inject({ url: '/users/me', headers: user.auth })).statusCode, 200, 'still serving')
+})
