@@ -31,6 +31,39 @@ async function run (cwd: string, env: Record<string, string>, args: string[], st
   })
 }
 
+/**
+ * Run the CLI on a pseudo-terminal (util-linux `script`), answering each prompt as it appears,
+ * as an operator typing the password would.
+ */
+async function runOnTerminal (cwd: string, env: Record<string, string>, args: string[], answers: Array<[prompt: string, answer: string]>): Promise<Run> {
+  const command = [process.execPath, cli, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')
+  return await new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qfec', command, '/dev/null'], {
+      cwd,
+      env: { ...process.env, ARGON2_MEMORY_COST: '1024', ARGON2_TIME_COST: '1', ARGON2_PARALLELISM: '1', ...env },
+      stdio: ['pipe', 'pipe', 'pipe']
+    })
+    let stdout = ''
+    let stderr = ''
+    let next = 0
+    let searchFrom = 0
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString()
+      // Each answer goes only after its prompt: readline drops lines typed before a question is asked.
+      while (next < answers.length && stdout.indexOf(answers[next][0], searchFrom) !== -1) {
+        searchFrom = stdout.indexOf(answers[next][0], searchFrom) + answers[next][0].length
+        child.stdin.write(`${answers[next][1]}\r`)
+        next += 1
+      }
+    })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    child.on('error', reject)
+    // A prompt that never comes would otherwise hang the suite until its timeout.
+    const timer = setTimeout(() => child.kill(), 60_000)
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+  })
+}
+
 t.test('user create, list, set-role, disable, enable', async (t) => {
   if (!existsSync(cli)) {
     t.fail(`${cli} is missing: run \`npm run build\` first`)
@@ -110,10 +143,25 @@ t.test('user create, list, set-role, disable, enable', async (t) => {
     t.equal((await user(['list'])).stdout.trim().split('\n').length, 2, 'none of them created a user')
   })
 
+  t.test('on a terminal the password is prompted twice, without echo', async (t) => {
+    const secret = 'typed at a terminal 7'
+    const r = await runOnTerminal(dir, env, ['user', 'create', '--username', 'operator', '--email', 'op@example.com'],
+      [['Password: ', secret], ['Repeat password: ', secret]])
+    t.equal(r.code, 0, r.stdout)
+    t.match(r.stdout, 'Created user operator (id 2).')
+    t.notMatch(r.stdout, secret, 'the password is not echoed')
+    const mismatch = await runOnTerminal(dir, env, ['user', 'create', '--username', 'operator2', '--email', 'op2@example.com'],
+      [['Password: ', secret], ['Repeat password: ', 'something else entirely']])
+    t.equal(mismatch.code, 1)
+    t.match(mismatch.stdout, 'latchkey: the passwords do not match')
+    const removed = await user(['list'])
+    t.notMatch(removed.stdout, 'operator2', 'nothing created on a mismatch')
+  })
+
   t.test('create a plain user; the password keeps inner spaces, loses one trailing newline', async (t) => {
     const r = await user(['create', '--username', 'alice', '--email', 'alice@example.com', '--password-stdin'], `${PASSWORD}\r\n`)
     t.equal(r.code, 0, r.stderr)
-    t.equal(r.stdout, 'Created user alice (id 2).\n', 'role defaults to user')
+    t.equal(r.stdout, 'Created user alice (id 3).\n', 'role defaults to user')
   })
 
   t.test('list', async (t) => {
@@ -122,7 +170,8 @@ t.test('user create, list, set-role, disable, enable', async (t) => {
     t.same(r.stdout.trim().split('\n').map((line) => line.split('\t')), [
       ['id', 'username', 'email', 'role', 'disabled'],
       ['1', 'Root', 'root@example.com', 'admin', 'no'],
-      ['2', 'alice', 'alice@example.com', 'user', 'no']
+      ['2', 'operator', 'op@example.com', 'user', 'no'],
+      ['3', 'alice', 'alice@example.com', 'user', 'no']
     ])
     t.notMatch(r.stdout, /argon2/, 'no hashes')
   })
@@ -162,7 +211,7 @@ t.test('user create, list, set-role, disable, enable', async (t) => {
       t.equal((await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${alice.access_token}` } })).statusCode, 401, 'the access token is refused')
       t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: alice.refresh_token } })).statusCode, 401, 'the refresh token is refused')
       await t.rejects(login(app, 'alice'), /401/, 'a disabled user cannot log in')
-      t.match((await user(['list'])).stdout, /\n2\talice\talice@example\.com\tuser\tyes\n/)
+      t.match((await user(['list'])).stdout, /\n3\talice\talice@example\.com\tuser\tyes\n/)
 
       const enable = await user(['enable', 'alice'])
       t.equal(enable.code, 0)
