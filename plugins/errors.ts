@@ -34,6 +34,26 @@ export function fieldErrors (errors: AjvError[]): FieldError[] {
 
 const STORAGE_UNAVAILABLE = /^SQLITE_(READONLY|FULL|BUSY|LOCKED|IOERR|CANTOPEN)/
 
+/** The SQLite error code, also when an ORM wrapped the driver's error (drizzle's DrizzleQueryError keeps it in `cause`). */
+function sqliteCode (err: unknown): string | undefined {
+  for (let e = err as { code?: unknown, cause?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && e.code.startsWith('SQLITE_')) return e.code
+  }
+  return undefined
+}
+
+/**
+ * What to log of an error: a wrapped query error's message and `params` carry the bound values
+ * (emails, password and token hashes), which no log should hold — keep the SQL and the cause only.
+ */
+function loggable (err: unknown): unknown {
+  if (typeof err === 'object' && err !== null && 'params' in err && 'query' in err) {
+    const { name, query, cause } = err as { name?: unknown, query: unknown, cause?: { code?: unknown, message?: unknown } }
+    return { type: name, query, code: cause?.code, message: cause?.message }
+  }
+  return err
+}
+
 const OAUTH_MESSAGES: Record<number, string> = {
   413: 'The request body is too large',
   415: 'Send the request body as application/x-www-form-urlencoded (OAuth2, RFC 6749)'
@@ -49,7 +69,7 @@ export function frameworkErrors (err: FastifyError, request: FastifyRequest, rep
   const routing = err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH'
   const status = routing ? 404 : 500
   if (!routing) request.log.error({ err }, 'router error')
-  void reply.code(status).type('application/problem+json; charset=utf-8').send({
+  reply.code(status).type('application/problem+json; charset=utf-8').send({
     type: 'about:blank',
     title: STATUS_CODES[status],
     status,
@@ -95,8 +115,9 @@ export default fp(async (app) => {
       return send(request, reply, oauth ? 400 : 422,
         `The request is invalid: ${errors.map((e) => `${e.field || '/'} ${e.message}`).join('; ')}`, { errors })
     }
-    if (typeof err.code === 'string' && STORAGE_UNAVAILABLE.test(err.code)) {
-      request.log.error({ err }, 'storage unavailable')
+    const code = sqliteCode(err)
+    if (code !== undefined && STORAGE_UNAVAILABLE.test(code)) {
+      request.log.error({ err: loggable(err) }, 'storage unavailable')
       return send(request, reply, 503, 'The database cannot accept writes right now; try again later')
     }
     const status = err.statusCode ?? 500
@@ -112,7 +133,7 @@ export default fp(async (app) => {
               : err.message || STATUS_CODES[status] || 'Bad request'
       return send(request, reply, status, detail)
     }
-    request.log.error({ err }, 'unhandled error')
+    request.log.error({ err: loggable(err) }, 'unhandled error')
     return send(request, reply, 500, 'An unexpected error occurred')
   })
 

@@ -27,7 +27,7 @@ function serialize (doc: Doc): string {
 
 const NASTY_STRINGS = [
   '', ' ', '\u0000', 'a\u0000b', 'admin\u0000', "' OR 1=1 --", "admin'--", '"; DROP TABLE users; --', 'Robert\'); DROP TABLE tasks;--',
-  '<script>alert(1)</script>', '../../etc/passwd', '${jndi:ldap://x/a}', '{{7*7}}', '%00', '%', '\\', '\\u0000',
+  '<script>alert(1)</script>', '../../etc/passwd', '$' + '{jndi:ldap://x/a}', '{{7*7}}', '%00', '%', '\\', '\\u0000',
   '\uFFFF', '\uFEFF', '\u202Eevil', '\uD800', '\uDC00x', '𝕬𝖑𝖎𝖈𝖊', 'ﬀﬀﬀﬀﬀﬀﬀﬀ', 'ａｄｍｉｎ', 'İstanbul', 'ß'.repeat(64),
   'null', 'true', '0', '-1', 'NaN', '1e309', '__proto__', 'constructor', 'prototype', 'admin', 'user',
   'a@b.c', 'x@example.com', 'not-an-email', '@', 'a'.repeat(129), 'a'.repeat(513), 'p'.repeat(10_000), PASSWORD.toUpperCase()

@@ -40,8 +40,15 @@ async function setup (t: Test, overrides: Record<string, string | number> = {}) 
   const now = Math.floor(Date.now() / 1000)
   /** Claims of a token the server itself would issue for this user's session. */
   const valid = (): Record<string, unknown> => ({
-    sub: claims.sub, username: claims.username, role: claims.role, sid: claims.sid,
-    jti: randomUUID(), iat: now, exp: now + 600, iss: app.config.JWT_ISSUER, aud: app.config.JWT_AUDIENCE
+    sub: claims.sub,
+    username: claims.username,
+    role: claims.role,
+    sid: claims.sid,
+    jti: randomUUID(),
+    iat: now,
+    exp: now + 600,
+    iss: app.config.JWT_ISSUER,
+    aud: app.config.JWT_AUDIENCE
   })
   return { app, user, claims, valid, now }
 }
@@ -112,7 +119,7 @@ t.test('EdDSA mode (default)', async (t) => {
     ['sid of another (nonexistent) session', async () => await sign({ ...valid(), sid: 987654 })],
     ['sub that is not a number', async () => await sign({ ...valid(), sub: 'admin' })],
     ['sub of another user with this sid', async () => await sign({ ...valid(), sub: String(Number(valid().sub) + 1000) })],
-    ['sub with SQL', async () => await sign({ ...valid(), sub: "1 OR 1=1; --" })],
+    ['sub with SQL', async () => await sign({ ...valid(), sub: '1 OR 1=1; --' })],
     ['sid huge', async () => await sign({ ...valid(), sid: Number.MAX_SAFE_INTEGER + 2 })],
     ['garbage: a.b.c', () => 'a.b.c'],
     ['garbage: three empty segments', () => '..'],

@@ -1,6 +1,10 @@
 // Storage faults: a read-only, full or locked database answers writes with 503 and keeps serving reads.
 import t, { type Test } from 'tap'
+import { Writable } from 'node:stream'
 import Database from 'better-sqlite3'
+import { DrizzleQueryError } from 'drizzle-orm'
+import Fastify from 'fastify'
+import errorsPlugin from '../../plugins/errors.js'
 import type { LightMyRequestResponse } from 'fastify'
 import { build, form, newUser, PASSWORD, signUp } from '../helper.js'
 
@@ -104,4 +108,27 @@ t.test('locked database (SQLITE_BUSY: another writer holds the lock past busy_ti
 
   other.exec('ROLLBACK')
   t.equal((await app.inject({ method: 'POST', url: '/tasks', headers: user.auth, payload: { title: 'unlocked' } })).statusCode, 201, 'writes resume when the lock is released')
+})
+
+t.test('errors plugin on a bare Fastify: a wrapped query error is classified by its cause and logged without its params', async (t) => {
+  let logs = ''
+  const stream = new Writable({ write (chunk, _enc, done) { logs += String(chunk); done() } })
+  const app = Fastify({ logger: { level: 'error', stream } })
+  await app.register(errorsPlugin)
+  t.teardown(() => app.close())
+  const secret = '$argon2id$v=19$m=19456,t=2,p=1$c2VjcmV0c2FsdA$notarealhash'
+  const wrapped = (code: string) => new DrizzleQueryError('insert into "users" ("email", "password_hash") values (?, ?)', ['victim@example.com', secret],
+    Object.assign(new Error(code === 'SQLITE_FULL' ? 'database or disk is full' : 'UNIQUE constraint failed'), { code }))
+  app.get('/full', async () => { throw wrapped('SQLITE_FULL') })
+  app.get('/other', async () => { throw wrapped('SQLITE_MISMATCH') })
+
+  const full = await app.inject('/full')
+  isProblem503(t, full, 'wrapped SQLITE_FULL')
+  const other = await app.inject('/other')
+  t.equal(other.statusCode, 500)
+  t.same(other.json(), { type: 'about:blank', title: 'Internal Server Error', status: 500, detail: 'An unexpected error occurred' })
+  for (const res of [full, other]) t.notMatch(res.body, /victim|argon2|insert/, 'nothing of the query in the answer')
+  t.match(logs, /SQLITE_FULL/, 'the cause is logged')
+  t.match(logs, /insert into/, 'the SQL is logged')
+  t.notMatch(logs, /victim@example\.com|argon2id/, 'the bound values are not')
 })
