@@ -32,6 +32,10 @@ t.test('tasks', async (t) => {
     t.equal(full.statusCode, 201)
     t.match(full.json(), { title: 'Write report', description: 'Q3 numbers', done: true })
 
+    const explicitNull = await create(alice.auth, { title: 'No description', description: null })
+    t.equal(explicitNull.statusCode, 201)
+    t.equal(explicitNull.json<Task>().description, null)
+
     const got = await app.inject({ url: `/tasks/${task.id}`, headers: alice.auth })
     t.equal(got.statusCode, 200)
     t.same(got.json(), task)

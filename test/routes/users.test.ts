@@ -234,6 +234,17 @@ t.test('GET /users/me/sessions and DELETE /users/me/sessions/{id}', async (t) =>
   const afterRefresh = (await app.inject({ url: '/users/me/sessions', headers: u.auth })).json<Session[]>()
   t.ok(Date.parse(afterRefresh[1].last_used_at) >= Date.parse(afterRefresh[1].created_at), 'a refresh moves last_used_at')
 
+  t.test('an expired session is not listed', async (t) => {
+    const stale = await login(app, u.username)
+    const row = app.db.select().from(sessions).where(eq(sessions.userId, u.id)).all().at(-1)!
+    app.db.update(sessions).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(sessions.id, row.id)).run()
+    const ids = (await app.inject({ url: '/users/me/sessions', headers: u.auth })).json<Session[]>().map((s) => s.id)
+    t.notOk(ids.includes(row.id), 'the expired session is absent')
+    t.equal(ids.length, 2)
+    t.equal((await app.inject({ url: '/users/me', headers: bearer(stale) })).statusCode, 401, 'and its access token is refused')
+    t.equal((await app.inject({ method: 'DELETE', url: `/users/me/sessions/${row.id}`, headers: u.auth })).statusCode, 404)
+  })
+
   t.test('another user’s session id → 404', async (t) => {
     const theirs = (await app.inject({ url: '/users/me/sessions', headers: stranger.auth })).json<Session[]>()[0]
     const del = await app.inject({ method: 'DELETE', url: `/users/me/sessions/${theirs.id}`, headers: u.auth })
