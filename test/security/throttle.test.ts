@@ -77,6 +77,23 @@ t.test('per-IP rate limit', async (t) => {
     t.equal(other.statusCode, 401)
   })
 
+  t.test('TRUST_PROXY on: a client cannot buy buckets by prepending X-Forwarded-For entries', async (t) => {
+    const app = await build(t, { RATE_LIMIT_PER_MINUTE: 3, TRUST_PROXY: true })
+    const statuses: number[] = []
+    for (let i = 0; i < 5; i++) {
+      // The client sends "X-Forwarded-For: <random>"; the proxy appends the address it saw.
+      const res = await app.inject({
+        method: 'POST',
+        url: '/auth/token',
+        remoteAddress: '10.0.0.1',
+        ...tokenForm('nobody', 'wrong'),
+        headers: { ...tokenForm('nobody', 'wrong').headers, 'x-forwarded-for': `198.18.${i}.${i + 1}, 203.0.113.9` }
+      })
+      statuses.push(res.statusCode)
+    }
+    t.same(statuses, [401, 401, 401, 429, 429], 'the bucket is the address the proxy appended')
+  })
+
   t.test('TRUST_PROXY on: each X-Forwarded-For client gets its own bucket', async (t) => {
     const app = await build(t, { RATE_LIMIT_PER_MINUTE: 3, TRUST_PROXY: true })
     const headers = (ip: string) => ({ ...tokenForm('nobody', 'wrong').headers, 'x-forwarded-for': ip })
