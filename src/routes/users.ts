@@ -55,7 +55,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Checks the current password, applies the password policy and ends every other session of the user.',
       security: bearer,
       body: ChangePasswordBody,
-      response: { 204: NoContent, ...problems(400, 401, 403, 413, 415, 422) }
+      response: { 204: NoContent, ...problems(400, 401, 403, 409, 413, 415, 422) }
     }
   }, async (request, reply) => {
     await app.users.changePassword(request.account, request.body.current_password, request.body.new_password, request.sessionId)

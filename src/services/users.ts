@@ -130,10 +130,14 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
       const passwordHash = await hasher.hash(next)
       const now = new Date()
       db.transaction((tx) => {
+        // The checks above awaited argon2: another request may have changed the password (and ended this
+        // session) meanwhile. Writing anyway would let a stale check win and log out every session.
+        const stored = tx.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, user.id)).get()
+        if (stored?.passwordHash !== user.passwordHash) throw conflict('The password was changed by another request; sign in again')
         tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)).run()
         tx.update(sessions).set({ endedAt: now, endReason: 'password_changed' })
           .where(and(eq(sessions.userId, user.id), isNull(sessions.endedAt), sql`${sessions.id} <> ${keepSessionId}`)).run()
-      })
+      }, { behavior: 'immediate' })
     },
 
     /** Delete a user; tasks, sessions and refresh tokens go with it (ON DELETE CASCADE). */

@@ -157,6 +157,27 @@ t.test('POST /users/me/password', async (t) => {
   })
 })
 
+t.test('POST /users/me/password from two sessions at once: one wins, the other is refused', async (t) => {
+  const app = await build(t)
+  const u = await signUp(app)
+  const other = await login(app, u.username)
+  const [first, second] = await Promise.all([
+    app.inject({ method: 'POST', url: '/users/me/password', headers: u.auth, payload: { current_password: PASSWORD, new_password: 'first new passphrase' } }),
+    app.inject({ method: 'POST', url: '/users/me/password', headers: bearer(other), payload: { current_password: PASSWORD, new_password: 'second new passphrase' } })
+  ])
+  const codes = [first.statusCode, second.statusCode]
+  t.equal(codes.filter((c) => c === 204).length, 1, `exactly one change applies (${codes.join(', ')})`)
+  const loser = first.statusCode === 204 ? second : first
+  t.ok(loser.statusCode === 409 || loser.statusCode === 401, `the other is refused (${loser.statusCode}), not applied on a stale check`)
+  const [winnerTokens, loserTokens, winnerPassword, loserPassword] = first.statusCode === 204
+    ? [u.tokens, other, 'first new passphrase', 'second new passphrase']
+    : [other, u.tokens, 'second new passphrase', 'first new passphrase']
+  t.equal((await app.inject({ url: '/users/me', headers: bearer(winnerTokens) })).statusCode, 200, 'the winning session continues')
+  t.equal((await app.inject({ url: '/users/me', headers: bearer(loserTokens) })).statusCode, 401, 'the other session ended')
+  t.ok(await login(app, u.username, winnerPassword), 'the winning password logs in')
+  await t.rejects(login(app, u.username, loserPassword), /401/, 'the refused one does not')
+})
+
 t.test('DELETE /users/me', async (t) => {
   const app = await build(t)
   const u = await signUp(app)

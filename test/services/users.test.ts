@@ -190,6 +190,23 @@ t.test('update and changePassword', async (t) => {
   t.equal(db.select().from(sessions).where(eq(sessions.id, other.sessionId)).get()!.endReason, 'password_changed')
   t.ok(await service.verifyLogin('erin2', 'another fine passphrase'))
   t.equal(await service.verifyLogin('erin2', PASSWORD), undefined)
+
+  t.test('a change checked against a password that has since changed is refused', async (t) => {
+    const stale = service.findById(erin.id)!
+    const a = sessionsService.create(erin.id, {})
+    const b = sessionsService.create(erin.id, {})
+    const results = await Promise.allSettled([
+      service.changePassword(stale, 'another fine passphrase', 'third fine passphrase', a.sessionId),
+      service.changePassword(stale, 'another fine passphrase', 'fourth fine passphrase', b.sessionId)
+    ])
+    t.same(results.map((r) => r.status).sort(), ['fulfilled', 'rejected'])
+    const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')!
+    t.type(refused.reason, Problem)
+    t.equal((refused.reason as Problem).statusCode, 409)
+    const winner = results[0].status === 'fulfilled' ? a : b
+    t.ok(sessionsService.findActiveUser(erin.id, winner.sessionId), 'the winner’s session continues')
+    t.ok(await service.verifyLogin('erin2', results[0].status === 'fulfilled' ? 'third fine passphrase' : 'fourth fine passphrase'))
+  })
 })
 
 t.test('adminUpdate and remove: the last-admin guard', async (t) => {
