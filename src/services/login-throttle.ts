@@ -5,8 +5,15 @@ const BASE_DELAY_MS = 1000
 const MAX_DELAY_MS = 15 * 60 * 1000
 // Entries are dropped oldest-first past this many names, so a spray of random names cannot exhaust memory.
 const MAX_ENTRIES = 100_000
+// An admitted attempt that never reports back (its request failed before the verdict) stops counting after this.
+const IN_FLIGHT_TTL_MS = 60_000
 
-interface Entry { failures: number, blockedUntil: number }
+interface Entry {
+  failures: number
+  blockedUntil: number
+  /** Start times of attempts admitted by `retryAfter` whose verdict (failure/success) is not in yet. */
+  inFlight: number[]
+}
 
 export class LoginThrottle {
   private readonly entries = new Map<string, Entry>()
@@ -16,30 +23,49 @@ export class LoginThrottle {
 
   get enabled (): boolean { return this.after > 0 }
 
-  /** Seconds the caller must wait before this name may try again, or 0. */
+  /**
+   * Seconds the caller must wait before this name may try again, or 0 — in which case the attempt
+   * is admitted and counts as in flight until `failure` or `success` reports its verdict. Counting
+   * admitted attempts stops a burst of concurrent guesses from all passing the check before the
+   * first failure is recorded (a password verify takes tens of milliseconds).
+   */
   retryAfter (login: string, now = Date.now()): number {
     if (!this.enabled) return 0
-    const entry = this.entries.get(login.toLowerCase())
-    if (entry === undefined || entry.blockedUntil <= now) return 0
-    return Math.ceil((entry.blockedUntil - now) / 1000)
+    const key = login.toLowerCase()
+    const entry = this.entries.get(key)
+    if (entry !== undefined && entry.blockedUntil > now) return Math.ceil((entry.blockedUntil - now) / 1000)
+    const current = entry ?? { failures: 0, blockedUntil: 0, inFlight: [] }
+    current.inFlight = current.inFlight.filter((started) => started > now - IN_FLIGHT_TTL_MS)
+    // Below the threshold, only as many attempts may be in flight as failures remain before it;
+    // past it, one per expired delay. The rest wait for those verdicts.
+    const allowed = current.failures < this.after ? this.after - current.failures : 1
+    if (current.inFlight.length >= allowed) return Math.ceil(BASE_DELAY_MS / 1000)
+    current.inFlight.push(now)
+    this.remember(key, current)
+    return 0
   }
 
   failure (login: string, now = Date.now()): void {
     if (!this.enabled) return
     const key = login.toLowerCase()
-    const entry = this.entries.get(key) ?? { failures: 0, blockedUntil: 0 }
+    const entry = this.entries.get(key) ?? { failures: 0, blockedUntil: 0, inFlight: [] }
+    entry.inFlight.shift()
     entry.failures += 1
     if (entry.failures >= this.after) {
       const delay = Math.min(BASE_DELAY_MS * 2 ** Math.min(entry.failures - this.after, 20), MAX_DELAY_MS)
-      entry.blockedUntil = now + delay
+      entry.blockedUntil = Math.max(entry.blockedUntil, now + delay)
     }
-    // Re-insert so Map order is least-recently-failed first.
-    this.entries.delete(key)
-    this.entries.set(key, entry)
-    if (this.entries.size > MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!)
+    this.remember(key, entry)
   }
 
   success (login: string): void {
     if (this.enabled) this.entries.delete(login.toLowerCase())
+  }
+
+  private remember (key: string, entry: Entry): void {
+    // Re-insert so Map order is least-recently-used first.
+    this.entries.delete(key)
+    this.entries.set(key, entry)
+    if (this.entries.size > MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!)
   }
 }

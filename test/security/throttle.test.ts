@@ -145,6 +145,20 @@ t.test('per-account login throttle (HTTP)', async (t) => {
     t.equal((await attempt(PASSWORD)).statusCode, 200, 'success reset the count: 4 failures are not yet throttled')
   })
 
+  t.test('concurrent guesses cannot race past the threshold', async (t) => {
+    // Without accounting for attempts in flight, every guess sent at once passes the check before
+    // the first failure is recorded: the throttle would allow N parallel guesses per delay window.
+    const app = await build(t, { RATE_LIMIT_PER_MINUTE: 1000, LOGIN_THROTTLE_AFTER: 5, ARGON2_MEMORY_COST: 8192 })
+    const user = await register(app)
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      app.inject({ method: 'POST', url: '/auth/token', remoteAddress: `198.51.100.${i + 1}`, ...tokenForm(user.username, `guess number ${i}`) })))
+    const statuses = burst.map((r) => r.statusCode)
+    t.equal(statuses.filter((s) => s === 401).length, 5, `only 5 guesses were checked (${JSON.stringify(statuses)})`)
+    t.equal(statuses.filter((s) => s === 429).length, 15, 'the rest were told to slow down')
+    t.ok(burst.filter((r) => r.statusCode === 429).every((r) => Number(r.headers['retry-after']) >= 1), 'each 429 has Retry-After ≥ 1')
+    t.equal((await app.inject({ method: 'POST', url: '/auth/token', ...tokenForm(user.username, PASSWORD) })).statusCode, 429, 'the account is now in its wait')
+  })
+
   t.test('unknown names are throttled exactly like real ones', async (t) => {
     const app = await build(t, opts)
     const user = await register(app)
@@ -220,6 +234,38 @@ t.test('LoginThrottle (unit, injected clock)', async (t) => {
     t.equal(throttle.retryAfter('erin', T0), 0, 'two failures after a success are below the threshold')
     throttle.failure('erin', T0)
     t.equal(throttle.retryAfter('erin', T0), 1)
+  })
+
+  t.test('attempts in flight count: a burst cannot race past the threshold', async (t) => {
+    const throttle = new LoginThrottle(3)
+    // Three attempts admitted at once (their verifies still running), the fourth must wait.
+    t.same([1, 2, 3, 4].map(() => throttle.retryAfter('gina', T0)), [0, 0, 0, 1])
+    throttle.failure('gina', T0 + 50)
+    throttle.failure('gina', T0 + 50)
+    t.equal(throttle.retryAfter('gina', T0 + 50), 1, 'still one in flight that could reach the threshold')
+    throttle.failure('gina', T0 + 60)
+    t.equal(throttle.retryAfter('gina', T0 + 60), 1, 'threshold reached: 1 s wait')
+    // Past the threshold, one attempt per expired delay.
+    t.equal(throttle.retryAfter('gina', T0 + 1060), 0, 'the wait is over: one attempt admitted')
+    t.equal(throttle.retryAfter('gina', T0 + 1060), 1, 'a second concurrent one waits')
+    throttle.failure('gina', T0 + 1100)
+    t.equal(throttle.retryAfter('gina', T0 + 1100), 2, 'its failure doubled the delay')
+  })
+
+  t.test('a success among concurrent attempts resets the count', async (t) => {
+    const throttle = new LoginThrottle(2)
+    t.equal(throttle.retryAfter('hal', T0), 0)
+    t.equal(throttle.retryAfter('hal', T0), 0)
+    throttle.success('hal')
+    throttle.failure('hal', T0)
+    t.equal(throttle.retryAfter('hal', T0), 0, 'one failure after the success is below the threshold')
+  })
+
+  t.test('an attempt that never reports back stops counting after 60 s', async (t) => {
+    const throttle = new LoginThrottle(1)
+    t.equal(throttle.retryAfter('ivan', T0), 0)
+    t.equal(throttle.retryAfter('ivan', T0 + 1000), 1, 'in flight')
+    t.equal(throttle.retryAfter('ivan', T0 + 61_000), 0, 'forgotten: the name is not locked forever')
   })
 
   t.test('after = 0 disables it', async (t) => {
