@@ -55,6 +55,17 @@ export function rssOf (pid) {
   }
 }
 
+/** CPU time (user + system) a process has used so far, in ms; /proc/<pid>/stat counts clock ticks (100 Hz). */
+export function cpuMsOf (pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10 // utime, stime: fields 14 and 15 of the full line
+  } catch {
+    return 0
+  }
+}
+
 /** Spawn a child and wait until GET /health answers 200 (polled every 5 ms). Returns its handle and the time taken. */
 export async function startProcess (args, env, { port, timeoutMs = 15000, nodeArgs = [] } = {}) {
   const t0 = performance.now()
