@@ -105,9 +105,13 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
       if (user.disabled) return undefined
       if (hasher.needsRehash(user.passwordHash)) {
         const passwordHash = await hasher.hash(password)
-        db.update(users).set({ passwordHash }).where(eq(users.id, user.id)).run()
+        // Only over the hash that was verified: a password changed meanwhile must not be reverted.
+        db.update(users).set({ passwordHash })
+          .where(and(eq(users.id, user.id), eq(users.passwordHash, user.passwordHash))).run()
       }
-      return user
+      // The row was read before argon2 ran: the account may have been disabled or deleted since.
+      const current = byId.get({ id: user.id })
+      return current === undefined || current.disabled ? undefined : current
     },
 
     async checkPassword (user: UserRow, password: string): Promise<boolean> {

@@ -126,8 +126,18 @@ t.test('verifyLogin', async (t) => {
   t.equal(await service.verifyLogin('nobody', PASSWORD), undefined)
   t.equal((await service.verifyLogin('Bob', PASSWORD.normalize('NFKD')))?.id, user.id)
 
+  const racing = service.verifyLogin('Bob', PASSWORD) // reads the row, then awaits argon2
+  service.adminUpdate(user.id, { role: 'admin' })
+  t.equal((await racing)?.role, 'admin', 'the row returned is read after the password check')
+  const deleted = await service.register({ username: 'gone', email: 'gone@example.com', password: PASSWORD })
+  const deleting = service.verifyLogin('gone', PASSWORD)
+  service.remove(deleted.id)
+  t.equal(await deleting, undefined, 'a user deleted during the check does not log in')
+
   await service.register({ username: 'keep-admin', email: 'ka@example.com', password: PASSWORD, role: 'admin' })
+  const disabling = service.verifyLogin('Bob', PASSWORD)
   service.adminUpdate(user.id, { disabled: true })
+  t.equal(await disabling, undefined, 'a user disabled during the password check does not log in')
   t.equal(await service.verifyLogin('Bob', PASSWORD), undefined, 'a disabled user cannot log in')
 })
 
@@ -150,6 +160,19 @@ t.test('rehash on login when the stored parameters are weaker', async (t) => {
   t.same(paramsOf(upgraded), { m: 2048, t: 2, p: 1 }, 'now with the stronger parameters')
   t.equal((await strong.service.verifyLogin('carol', PASSWORD))?.id, user.id, 'the new hash verifies')
   t.equal(stored(), upgraded, 'no rehash once the parameters match')
+
+  t.test('a password changed while the rehash runs is not reverted', async (t) => {
+    const weakAgain = setup(t, CHEAP)
+    const erin = await weakAgain.service.register({ username: 'erin', email: 'erin@example.com', password: PASSWORD })
+    weakAgain.sqlite.close()
+    const up = setup(t, { memoryCost: 2048, timeCost: 2, parallelism: 1 }, weakAgain.file)
+    const changedHash = await createPasswordHasher(CHEAP).hash('the changed passphrase')
+    const pending = up.service.verifyLogin('erin', PASSWORD) // reads the row, then awaits argon2
+    up.db.update(users).set({ passwordHash: changedHash }).where(eq(users.id, erin.id)).run() // a password change commits meanwhile
+    await pending
+    t.equal(up.db.select().from(users).where(eq(users.id, erin.id)).get()!.passwordHash, changedHash, 'the new password’s hash stays')
+    t.equal(await up.service.verifyLogin('erin', PASSWORD), undefined, 'the old password does not come back')
+  })
 
   t.test('a disabled user is not rehashed', async (t) => {
     const again = setup(t, CHEAP)
