@@ -214,7 +214,9 @@ function explain (err: unknown): string | undefined {
   const e = err as NodeJS.ErrnoException & { address?: string, port?: number }
   if (e.code === 'EADDRINUSE') return `port ${e.port ?? ''} is already in use: stop the other server or set PORT`
   if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS') return `permission denied: ${e.path ?? e.address ?? e.message} (check DATABASE_PATH and the data directory)`
+  if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return `cannot create the data directory ${e.path ?? ''}: ${e.code === 'ENOTDIR' ? 'a file is in the way' : 'its parent cannot hold folders'} (check DATABASE_PATH)`
   if (e.code === 'EADDRNOTAVAIL') return `cannot listen on ${e.address ?? 'HOST'}: set HOST to an address of this machine`
+  if (e.code === 'SQLITE_CANTOPEN') return 'cannot open the database file: check that DATABASE_PATH and its folder are writable'
   if (typeof e.code === 'string' && e.code.startsWith('SQLITE_')) return `database error (${e.code}): ${e.message}`
   return undefined
 }

@@ -1,5 +1,5 @@
 // Opening the SQLite file: pragmas chosen for durability and concurrency, then pending migrations.
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
@@ -19,8 +19,24 @@ export function dataDirectory (databasePath: string): string {
   return dirname(databasePath)
 }
 
+/**
+ * mkdir -p, one level at a time: `mkdirSync(…, { recursive: true })` spins forever under /proc and
+ * similar pseudo-filesystems (it retries on ENOENT), where this throws a plain error instead.
+ */
+export function ensureDirectory (dir: string): void {
+  try {
+    if (statSync(dir).isDirectory()) return
+    throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR', path: dir })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  const parent = dirname(dir)
+  if (parent !== dir) ensureDirectory(parent)
+  mkdirSync(dir)
+}
+
 export function openDatabase (databasePath: string, { migrations = true } = {}): OpenedDatabase {
-  mkdirSync(dataDirectory(databasePath), { recursive: true })
+  ensureDirectory(dataDirectory(databasePath))
   const sqlite = new Database(databasePath)
   try {
     // WAL lets readers run beside the writer. synchronous=NORMAL in WAL mode keeps every committed

@@ -3,7 +3,8 @@ import Fastify from 'fastify'
 import { join } from 'node:path'
 import configPlugin from '../../plugins/config.js'
 import dbPlugin from '../../plugins/db.js'
-import { openDatabase } from '../../src/db/open.js'
+import { ensureDirectory, openDatabase } from '../../src/db/open.js'
+import { writeFileSync } from 'node:fs'
 import { testConfig, tempDir } from '../helper.js'
 
 t.test('db plugin opens SQLite with durable pragmas and migrations applied, closes on shutdown', async (t) => {
@@ -40,4 +41,14 @@ t.test('usernames are unique ignoring case and emails unique, enforced by the da
   insert.run('Alice', 'a@example.com')
   t.throws(() => insert.run('alice', 'b@example.com'), { code: 'SQLITE_CONSTRAINT_UNIQUE' })
   t.throws(() => insert.run('bob', 'a@example.com'), { code: 'SQLITE_CONSTRAINT_UNIQUE' })
+})
+
+t.test('the data directory is created level by level; impossible places fail fast with a clear code', async (t) => {
+  const dir = tempDir(t)
+  ensureDirectory(join(dir, 'a', 'b', 'c'))
+  ensureDirectory(join(dir, 'a', 'b', 'c'))
+  writeFileSync(join(dir, 'file'), '')
+  t.throws(() => ensureDirectory(join(dir, 'file', 'sub')), { code: 'ENOTDIR' })
+  // mkdirSync({ recursive: true }) never returns here; ours throws at once.
+  t.throws(() => openDatabase('/proc/latchkey-test/x.db'), { code: 'ENOENT' })
 })
