@@ -1,5 +1,6 @@
 // Per-account login throttle: after N consecutive failures for a name, a doubling delay (capped) before
 // the next attempt is even checked. Keyed by the name as typed, so unknown names are throttled alike.
+import { createHash } from 'node:crypto'
 
 const BASE_DELAY_MS = 1000
 const MAX_DELAY_MS = 15 * 60 * 1000
@@ -7,6 +8,15 @@ const MAX_DELAY_MS = 15 * 60 * 1000
 const MAX_ENTRIES = 100_000
 // An admitted attempt that never reports back (its request failed before the verdict) stops counting after this.
 const IN_FLIGHT_TTL_MS = 60_000
+// Login names may be up to 1024 characters (the form field bound); longer keys are stored as a digest,
+// so 100,000 sprayed names cost a few MB, not hundreds.
+const MAX_PLAIN_KEY = 64
+
+/** The throttle key of a login name: folded to lower case, long ones digested. */
+function keyOf (login: string): string {
+  const folded = login.toLowerCase()
+  return folded.length <= MAX_PLAIN_KEY ? folded : `sha256:${createHash('sha256').update(folded).digest('base64url')}`
+}
 
 interface Entry {
   failures: number
@@ -31,7 +41,7 @@ export class LoginThrottle {
    */
   retryAfter (login: string, now = Date.now()): number {
     if (!this.enabled) return 0
-    const key = login.toLowerCase()
+    const key = keyOf(login)
     const entry = this.entries.get(key)
     if (entry !== undefined && entry.blockedUntil > now) return Math.ceil((entry.blockedUntil - now) / 1000)
     const current = entry ?? { failures: 0, blockedUntil: 0, inFlight: [] }
@@ -47,7 +57,7 @@ export class LoginThrottle {
 
   failure (login: string, now = Date.now()): void {
     if (!this.enabled) return
-    const key = login.toLowerCase()
+    const key = keyOf(login)
     const entry = this.entries.get(key) ?? { failures: 0, blockedUntil: 0, inFlight: [] }
     entry.inFlight.shift()
     entry.failures += 1
@@ -59,7 +69,7 @@ export class LoginThrottle {
   }
 
   success (login: string): void {
-    if (this.enabled) this.entries.delete(login.toLowerCase())
+    if (this.enabled) this.entries.delete(keyOf(login))
   }
 
   private remember (key: string, entry: Entry): void {

@@ -224,6 +224,16 @@ t.test('LoginThrottle (unit, injected clock)', async (t) => {
     t.equal(throttle.retryAfter('dave', T0), 0)
   })
 
+  t.test('long names (up to the 1024-character form bound) are throttled like short ones', async (t) => {
+    const throttle = new LoginThrottle(1)
+    const long = `${'x'.repeat(100)}A`
+    throttle.failure(long, T0)
+    t.equal(throttle.retryAfter(long.toLowerCase(), T0), 1, 'folded to lower case before digesting')
+    t.equal(throttle.retryAfter(`${'x'.repeat(100)}b`, T0), 0, 'a name with the same long prefix is a different name')
+    throttle.success(long.toUpperCase())
+    t.equal(throttle.retryAfter(long, T0), 0, 'success resets it')
+  })
+
   t.test('success resets the count', async (t) => {
     const throttle = new LoginThrottle(3)
     throttle.failure('erin', T0)
