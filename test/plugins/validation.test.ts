@@ -37,3 +37,18 @@ t.test('the whole app keeps those rules in every route context', async (t) => {
   const task = await app.inject({ method: 'POST', url: '/tasks', headers: admin.auth, payload: { title: 'x', done: 'yes' } })
   t.equal(task.statusCode, 422)
 })
+
+t.test('a route plugin that adds a schema keeps the strict and coercing validators', async (t) => {
+  const app = Fastify()
+  await app.register(validationPlugin)
+  await app.register(async (child) => {
+    child.addSchema({ $id: 'Thing', type: 'object', properties: { a: { type: 'string' } } })
+    child.post('/y/:id', {
+      schema: { params: Type.Object({ id: Type.Integer() }), body: Type.Object({ n: Type.Integer() }) }
+    }, async (request) => ({ params: request.params, body: request.body }))
+  })
+  t.teardown(() => app.close())
+  const ok = await app.inject({ method: 'POST', url: '/y/7', payload: { n: 1, extra: true } })
+  t.same(ok.json(), { params: { id: 7 }, body: { n: 1 } })
+  t.equal((await app.inject({ method: 'POST', url: '/y/7', payload: { n: '1' } })).statusCode, 400)
+})
