@@ -340,3 +340,22 @@ t.test('deeply nested JSON just under the 1 MiB limit is a 4xx, never a stack ov
   }
   t.equal((await app.inject({ url: '/users/me', headers: user.auth })).statusCode, 200, 'still serving')
 })
+
+t.test('near-1 MiB strings against the format and pattern checks answer at once (no ReDoS)', async (t) => {
+  const app = await build(t)
+  const user = await signUp(app)
+  const n = 1000 * 1000
+  for (const [field, value] of [
+    ['email', `a@${'a'.repeat(n)}!`],
+    ['email', `a@${'a.'.repeat(n / 2)}-`],
+    ['email', `${'a.'.repeat(n / 2)}@`],
+    ['username', `${'a'.repeat(n)}!`]
+  ] as const) {
+    const started = process.hrtime.bigint()
+    const res = await app.inject({ method: 'PATCH', url: '/users/me', headers: user.auth, payload: { [field]: value } })
+    const ms = Number(process.hrtime.bigint() - started) / 1e6
+    t.equal(res.statusCode, 422, `${field} of ${value.length} chars: 422`)
+    // A catastrophic backtracking regex takes minutes here; a linear one takes milliseconds.
+    t.ok(ms < 5000, `${field}: answered in ${ms.toFixed(0)} ms`)
+  }
+})
