@@ -1,7 +1,7 @@
 // JWT attack corpus against a protected route: every forged, tampered or stale token is a 401, never a 500.
 import t, { type Test } from 'tap'
 import { createHmac, createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { decodeJwt, exportJWK, importPKCS8, SignJWT } from 'jose'
 import type { App } from '../../src/app.js'
@@ -238,6 +238,22 @@ t.test('HS256 mode (JWT_SECRET set)', async (t) => {
   await rejects(t, app, await new SignJWT(valid()).setProtectedHeader({ alg: 'HS512', kid }).sign(Buffer.from(secret)), 'HS512 with the real secret (algorithm not allowed)')
   await rejects(t, app, `${b64({ alg: 'none', kid })}.${b64(valid())}.`, 'alg none in HS256 mode')
   await rejects(t, app, await new SignJWT({ ...valid(), aud: 'other' }).setProtectedHeader({ alg: 'HS256', kid }).sign(Buffer.from(secret)), 'wrong aud in HS256 mode')
+})
+
+t.test('key material: the JWKS publishes public parts only; private keys are 0600 in a 0700 directory', async (t) => {
+  const { app } = await setup(t)
+  const res = await app.inject({ url: '/.well-known/jwks.json' })
+  t.equal(res.statusCode, 200)
+  for (const key of res.json().keys as Array<Record<string, unknown>>) {
+    t.same(Object.keys(key).sort(), ['alg', 'crv', 'kid', 'kty', 'use', 'x'], 'only public members')
+    t.notOk('d' in key, 'no private scalar')
+  }
+  t.notMatch(res.body, /PRIVATE KEY/)
+  const dir = join(dirname(app.config.DATABASE_PATH), 'keys')
+  t.equal(statSync(dir).mode & 0o777, 0o700, 'keys directory is 0700')
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.pem'))) {
+    t.equal(statSync(join(dir, file)).mode & 0o777, 0o600, `${file} is 0600`)
+  }
 })
 
 t.test('a token from another Latchkey instance (other keys) is rejected', async (t) => {
