@@ -8,7 +8,7 @@ import argon2 from 'argon2'
 import Database from 'better-sqlite3'
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
-export const CLI = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url))
+export const CLI = fileURLToPath(new URL('../dist/src/bin.cjs', import.meta.url))
 export const HELLO = fileURLToPath(new URL('./hello.js', import.meta.url))
 export const ARGON2_BASELINE = fileURLToPath(new URL('./argon2-baseline.js', import.meta.url))
 

@@ -1,4 +1,4 @@
-// `npm run bench`: drives the BUILT server (dist/src/cli.js) and its baselines with autocannon and prints
+// `npm run bench`: drives the BUILT server (dist/src/bin.cjs) and its baselines with autocannon and prints
 // one table of throughput, latency, errors, peak RSS and the ratio targets of issue 6.
 //
 //   node bench/run.js [--quick | --smoke] [--users N] [--connections 50] [--threadpool N]
@@ -10,7 +10,7 @@
 // apart: they run in interleaved rounds (baseline slice, workload slice, baseline slice, …), every ratio is
 // the median of the per-round ratios, and req/s, p50 and p99 are medians over the rounds too. Each workload
 // has its own server process (all on the same database), so its VmHWM is that workload's peak RSS.
-import { cpus, totalmem, tmpdir } from 'node:os'
+import { availableParallelism, cpus, totalmem, tmpdir } from 'node:os'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { execFile } from 'node:child_process'
@@ -58,7 +58,9 @@ const MIXED_ME = { connections: 5, rate: 500 }
 const only = args.only ? new Set(args.only.split(',')) : undefined
 const wanted = (name) => only === undefined || only.has(name)
 if (args.threadpool !== undefined) process.env.UV_THREADPOOL_SIZE = args.threadpool
-const THREADPOOL = Number(process.env.UV_THREADPOOL_SIZE ?? 4)
+// The server's own default (src/bin.cts), so the raw-argon2 baseline runs on the same pool size.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(1, availableParallelism() - 1))
+const THREADPOOL = Number(process.env.UV_THREADPOOL_SIZE)
 const MB = 1024 * 1024
 const SERVER_CLI = args.cli ?? CLI
 const execFileAsync = promisify(execFile)
