@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { STATUS_CODES } from 'node:http'
 import { OAuthError, Problem, type FieldError } from '../src/errors.js'
+import { PASSWORD_MAX } from '../src/services/passwords.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -25,10 +26,16 @@ function describe (e: AjvError): string {
   }
 }
 
+// Password fields carry a loose schema bound (512) so that over-long input never reaches the hash; the
+// limit a user must meet is the policy's (128 code points after NFKC), so that is the one to state.
+const PASSWORD_FIELD = /(^|\/)(password|new_password)$/
+
 export function fieldErrors (errors: AjvError[]): FieldError[] {
   return errors.map((e) => ({
     field: e.keyword === 'required' ? `${e.instancePath}/${String(e.params.missingProperty)}` : e.instancePath,
-    message: describe(e)
+    message: e.keyword === 'maxLength' && PASSWORD_FIELD.test(e.instancePath)
+      ? `must be at most ${PASSWORD_MAX} characters`
+      : describe(e)
   }))
 }
 

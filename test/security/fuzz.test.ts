@@ -255,7 +255,7 @@ t.test('a 10,000-character password is refused before any hashing', async (t) =>
   const res = await app.inject({ method: 'POST', url: '/auth/register', payload: { username: 'hugepw', email: 'hugepw@example.com', password: huge } })
   const rejectMs = Number(process.hrtime.bigint() - started) / 1e6
   t.equal(res.statusCode, 422)
-  t.match(res.json().errors, [{ field: '/password' }])
+  t.same(res.json().errors, [{ field: '/password', message: 'must be at most 128 characters' }], 'the policy limit is stated, not the schema bound')
 
   const control = process.hrtime.bigint()
   const ok = await app.inject({ method: 'POST', url: '/auth/register', payload: { username: 'normalpw', email: 'normalpw@example.com', password: PASSWORD } })
@@ -267,7 +267,7 @@ t.test('a 10,000-character password is refused before any hashing', async (t) =>
   const session = await signUp(app, { username: 'changer', email: 'changer@example.com' })
   const change = await app.inject({ method: 'POST', url: '/users/me/password', headers: session.auth, payload: { current_password: PASSWORD, new_password: huge } })
   t.equal(change.statusCode, 422)
-  t.match(change.json().errors, [{ field: '/new_password' }])
+  t.same(change.json().errors, [{ field: '/new_password', message: 'must be at most 128 characters' }])
   const login = await app.inject({ method: 'POST', url: '/auth/token', ...form({ username: 'changer', password: huge }) })
   t.equal(login.statusCode, 400, 'the token endpoint refuses it as invalid_request without verifying')
   t.equal(login.json().error, 'invalid_request')
