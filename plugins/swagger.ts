@@ -4,8 +4,29 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { packageVersion as version } from '../src/paths.js'
 
+interface OpenApiResponse { content?: Record<string, { schema?: { $ref?: string } }> }
+type OpenApiPaths = Record<string, Record<string, { responses?: Record<string, OpenApiResponse> }>>
+
+/** Problem responses are served as application/problem+json (RFC 9457): say so in the document. */
+function problemContentType (paths: OpenApiPaths | undefined): void {
+  for (const item of Object.values(paths ?? {})) {
+    for (const operation of Object.values(item)) {
+      for (const response of Object.values(operation.responses ?? {})) {
+        const json = response.content?.['application/json']
+        if (json?.schema?.$ref === '#/components/schemas/Problem') response.content = { 'application/problem+json': json }
+      }
+    }
+  }
+}
+
 export default fp(async (app) => {
   await app.register(swagger, {
+    // Shared schemas keep their $id as their name in the document ("Problem", "User", …), not "def-0".
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` },
+    transformObject: (documents) => {
+      if ('openapiObject' in documents) problemContentType(documents.openapiObject.paths as OpenApiPaths | undefined)
+      return 'openapiObject' in documents ? documents.openapiObject : documents.swaggerObject
+    },
     openapi: {
       openapi: '3.0.3',
       info: {

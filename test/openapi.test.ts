@@ -113,6 +113,13 @@ t.test('every operation has a summary, declared tags and a description for each 
   }
 })
 
+t.test('shared schemas are named components; problems are application/problem+json', async (t) => {
+  const doc = await openapi()
+  t.match(Object.keys(doc.components.schemas ?? {}), ['Problem', 'OAuthError', 'User'])
+  t.same(Object.keys(doc.paths['/users/me'].get.responses['401'].content ?? {}), ['application/problem+json'])
+  t.same(Object.keys(doc.paths['/auth/token'].post.responses['401'].content ?? {}), ['application/json'], 'OAuth2 errors stay JSON')
+})
+
 t.test('security: OAuth2 password flow against /auth/token, on every protected route', async (t) => {
   const doc = await openapi()
   const scheme = doc.components.securitySchemes.OAuth2PasswordBearer
@@ -225,6 +232,11 @@ t.test('every status a route answers is documented (probed through the app)', as
       })
       if (probe.expect !== undefined) t.equal(res.statusCode, probe.expect, `${name} with ${probe.why} answers ${probe.expect}`)
       t.ok(String(res.statusCode) in op.responses, `${name} with ${probe.why} answers ${res.statusCode}, which is documented`)
+      const documentedTypes = Object.keys(op.responses[String(res.statusCode)]?.content ?? {})
+      if (documentedTypes.length > 0) {
+        const type = String(res.headers['content-type']).split(';')[0]
+        t.ok(documentedTypes.includes(type), `${name} with ${probe.why}: ${type} is the documented content type (${documentedTypes.join(', ')})`)
+      }
     }
   }
 })

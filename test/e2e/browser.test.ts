@@ -55,6 +55,8 @@ async function authorize (page: Page, username: string, password: string) {
 }
 
 mkdirSync(ARTIFACTS, { recursive: true })
+// Chromium's first start on a busy 2-core machine can take a while.
+t.setTimeout(300_000)
 
 t.test('chromium is installed', async (t) => {
   // CI installs it (.ci/run); a missing browser is a failure to fix, not a reason to skip.
