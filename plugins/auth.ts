@@ -48,8 +48,10 @@ declare module 'fastify' {
   }
 }
 
-// "Bearer" then the token; anything else (empty, Basic, …) counts as no token.
-const BEARER = /^Bearer +([A-Za-z0-9\-_.]+=*) *$/i
+// "Bearer", one or more spaces (RFC 7235), then the token; anything else (empty, Basic, …) is no token.
+// Whatever follows is the token, so `Bearer !!!` is an invalid token rather than a missing one.
+const BEARER = /^Bearer +(\S(?:.*\S)?) *$/i
+const bearerToken = (request: FastifyRequest): string | undefined => BEARER.exec(request.headers.authorization ?? '')?.[1]
 
 export default fp(async (app) => {
   const { config } = app
@@ -86,6 +88,7 @@ export default fp(async (app) => {
       expiresIn: config.ACCESS_TOKEN_TTL
     },
     verify: {
+      extractToken: bearerToken,
       algorithms: [algorithm],
       allowedIss: config.JWT_ISSUER,
       allowedAud: config.JWT_AUDIENCE,
@@ -122,12 +125,9 @@ export default fp(async (app) => {
   const VERIFIED_TTL_MS = 10 * 60_000
 
   app.decorate('authenticate', async (request: FastifyRequest) => {
-    const header = request.headers.authorization
-    if (header === undefined || !BEARER.test(header)) throw notAuthenticated()
+    const token = bearerToken(request)
+    if (token === undefined) throw notAuthenticated()
     const now = Date.now()
-    // Same extraction as @fastify/jwt (split on single spaces: exactly "Bearer <token>"), whose error it mirrors.
-    const space = header.indexOf(' ')
-    const token = header.slice(space + 1)
     const hit = verified.get(token)
     let claims: AccessClaims
     if (hit !== undefined && now < hit.until) {
@@ -140,7 +140,7 @@ export default fp(async (app) => {
       } catch (err) {
         throw invalidToken((err as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED')
       }
-      if (token.length > 0 && token.indexOf(' ') === -1 && typeof claims.exp === 'number') {
+      if (typeof claims.exp === 'number') {
         if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!)
         verified.set(token, { claims, until: Math.min(claims.exp * 1000, now + VERIFIED_TTL_MS) })
       }

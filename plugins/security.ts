@@ -3,17 +3,6 @@ import fp from 'fastify-plugin'
 import helmet from '@fastify/helmet'
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
-import type { FastifyRequest } from 'fastify'
-
-/**
- * The address to rate-limit. Behind a proxy it is the X-Forwarded-For entry the proxy itself
- * appended (the last one): `request.ip` under `trustProxy: true` is the *first* entry, which the
- * client writes, so prepending random entries would buy a fresh bucket per request.
- * `request.ips` is [socket, last X-Forwarded-For entry, …, first].
- */
-export function clientAddress (request: FastifyRequest, trustProxy: boolean): string {
-  return (trustProxy ? request.ips?.[1] : undefined) ?? request.socket.remoteAddress ?? request.ip
-}
 
 export default fp(async (app) => {
   await app.register(helmet, {
@@ -33,7 +22,8 @@ export default fp(async (app) => {
   // global: false — only routes that set `config.rateLimit` are limited (see src/routes/auth.ts).
   await app.register(rateLimit, {
     global: false,
-    keyGenerator: (request) => clientAddress(request, app.config.TRUST_PROXY),
+    // Keyed by request.ip: with TRUST_PROXY that is the X-Forwarded-For entry our proxy appended
+    // (trustProxy is one hop, see src/app.ts), never an entry the client wrote itself.
     errorResponseBuilder: (_request, context) =>
       Object.assign(new Error(`Too many requests: retry in ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 })
   })

@@ -6,7 +6,7 @@ import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
 import servicesPlugin from '../plugins/services.js'
 import authPlugin from '../plugins/auth.js'
-import errorsPlugin from '../plugins/errors.js'
+import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import validationPlugin from '../plugins/validation.js'
 import securityPlugin from '../plugins/security.js'
 import swaggerPlugin from '../plugins/swagger.js'
@@ -32,7 +32,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   const app = Fastify({
     // 'silent' means no logger at all: a per-request child logger with redaction costs ~15 µs.
     logger: options.logger ?? (config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL, redact: logRedactPaths }),
-    trustProxy: config.TRUST_PROXY,
+    // One trusted hop: request.ip is the address our proxy appended to X-Forwarded-For, not the
+    // first entry, which the client writes (prepending random ones would dodge the rate limit).
+    trustProxy: config.TRUST_PROXY ? (_address: string, hop: number) => hop < 1 : false,
+    frameworkErrors,
     bodyLimit: 1024 * 1024,
     // Reject requests whose JSON carries __proto__ / constructor.prototype instead of parsing them.
     onProtoPoisoning: 'error',

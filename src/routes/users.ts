@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { notFound, Problem } from '../errors.js'
 import { AnyPassword, bearer, Email, IdParams, NewPassword, NoContent, problems, Username, UserResponse } from '../schemas/common.js'
+import { LoginThrottle } from '../services/login-throttle.js'
 import { toPublicUser } from '../services/users.js'
 
 const UpdateMeBody = Type.Object({
@@ -29,6 +30,27 @@ const SessionResponse = Type.Object({
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate)
 
+  // A stolen access token must not become a fast password oracle: the routes that check the current
+  // password share the login throttle's rules (per account) and the per-IP limit of the auth routes.
+  const throttle = new LoginThrottle(app.config.LOGIN_THROTTLE_AFTER)
+  const rateLimit = app.config.RATE_LIMIT_PER_MINUTE > 0
+    ? { max: app.config.RATE_LIMIT_PER_MINUTE, timeWindow: 60_000 }
+    : false
+  async function throttled<T> (userId: number, check: () => Promise<T>): Promise<T> {
+    const key = `user:${userId}`
+    const wait = throttle.retryAfter(key)
+    if (wait > 0) throw new Problem(429, `Too many wrong passwords: retry in ${wait} s`, { 'retry-after': String(wait) })
+    try {
+      const result = await check()
+      throttle.success(key)
+      return result
+    } catch (err) {
+      if (err instanceof Problem && err.statusCode === 403) throttle.failure(key)
+      else throttle.success(key)
+      throw err
+    }
+  }
+
   app.get('/users/me', {
     schema: {
       tags: ['users'],
@@ -49,32 +71,35 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => toPublicUser(app.users.update(request.account, request.body)))
 
   app.post('/users/me/password', {
+    config: { rateLimit },
     schema: {
       tags: ['users'],
       summary: 'Change password',
       description: 'Checks the current password, applies the password policy and ends every other session of the user.',
       security: bearer,
       body: ChangePasswordBody,
-      response: { 204: NoContent, ...problems(400, 401, 403, 409, 413, 415, 422) }
+      response: { 204: NoContent, ...problems(400, 401, 403, 409, 413, 415, 422, 429) }
     }
   }, async (request, reply) => {
-    await app.users.changePassword(request.account, request.body.current_password, request.body.new_password, request.sessionId)
+    await throttled(request.account.id, () =>
+      app.users.changePassword(request.account, request.body.current_password, request.body.new_password, request.sessionId))
     return reply.code(204).send(null)
   })
 
   app.delete('/users/me', {
+    config: { rateLimit },
     schema: {
       tags: ['users'],
       summary: 'Delete my account',
       description: 'Requires the password. The account, its tasks and its sessions are deleted.',
       security: bearer,
       body: DeleteMeBody,
-      response: { 204: NoContent, ...problems(400, 401, 403, 409, 413, 415, 422) }
+      response: { 204: NoContent, ...problems(400, 401, 403, 409, 413, 415, 422, 429) }
     }
   }, async (request, reply) => {
-    if (!await app.users.checkPassword(request.account, request.body.password)) {
-      throw new Problem(403, 'Password is incorrect')
-    }
+    await throttled(request.account.id, async () => {
+      if (!await app.users.checkPassword(request.account, request.body.password)) throw new Problem(403, 'Password is incorrect')
+    })
     app.users.remove(request.account.id)
     return reply.code(204).send(null)
   })

@@ -228,6 +228,12 @@ t.test('operations and unknown routes', async (t) => {
   t.equal(missing.statusCode, 404)
   t.equal(missing.headers['content-type'], 'application/problem+json; charset=utf-8')
   t.match(missing.json(), { type: 'about:blank', title: 'Not Found', status: 404 })
+  for (const url of [`/tasks/${'9'.repeat(101)}`, '/tasks/%zz']) {
+    const routing = await app.inject(url)
+    t.equal(routing.statusCode, 404, 'router failures answer like a missing row')
+    t.equal(routing.headers['content-type'], 'application/problem+json; charset=utf-8')
+    t.notMatch(routing.body, /%zz|999999/)
+  }
   const root = await app.inject('/')
   t.equal(root.statusCode, 302)
   t.equal(root.headers.location, '/docs')

@@ -203,12 +203,18 @@ t.test('EdDSA mode (default)', async (t) => {
 
   t.test('malformed Bearer credentials are 401, never 500', async (t) => {
     // Strings outside the b64token syntax of RFC 6750 §2.1.
-    for (const token of [`  ${user.tokens.access_token}`, '!!!', 'a b c', '<script>alert(1)</script>', "' OR 1=1 --", '%00', '{"alg":"none"}', 'a.b.c d', '\u00e9t\u00e9']) {
+    for (const token of ['!!!', 'a b c', '<script>alert(1)</script>', "' OR 1=1 --", '%00', '{"alg":"none"}', 'a.b.c d', '\u00e9t\u00e9']) {
       const res = await me(app, `Bearer ${token}`)
       t.equal(res.statusCode, 401, `Bearer ${JSON.stringify(token.slice(0, 20))}: 401`)
       t.match(res.headers['www-authenticate'], /^Bearer/, 'WWW-Authenticate: Bearer …')
       t.match(res.json(), { status: 401, detail: String })
     }
+  })
+
+  t.test('several spaces after "Bearer" are allowed (RFC 7235: 1*SP)', async (t) => {
+    t.equal((await me(app, `Bearer   ${user.tokens.access_token}`)).statusCode, 200)
+    const bad = await me(app, 'Bearer !!!')
+    t.equal(bad.headers['www-authenticate'], INVALID, 'a malformed token is an invalid one, not a missing one')
   })
 
   t.test('every protected route rejects a forged token the same way', async (t) => {

@@ -1,7 +1,7 @@
 // Brute force: the per-IP rate limit on the credential routes and the per-account login throttle.
 import t from 'tap'
 import { LoginThrottle } from '../../src/services/login-throttle.js'
-import { build, form, newUser, PASSWORD, register } from '../helper.js'
+import { build, form, newUser, PASSWORD, register, signUp } from '../helper.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -293,4 +293,28 @@ t.test('LoginThrottle (unit, injected clock)', async (t) => {
     t.equal(throttle.retryAfter('victim', T0), 0, 'the oldest entry was evicted (documented trade-off in SECURITY.md)')
     t.equal(throttle.retryAfter('spray99999', T0), 1)
   })
+})
+
+t.test('a stolen access token is no fast password oracle: password checks on /users/me are throttled per account', async (t) => {
+  const app = await build(t, { LOGIN_THROTTLE_AFTER: 2, RATE_LIMIT_PER_MINUTE: 0 })
+  const user = await signUp(app)
+  const wrong = (url: string, method: 'POST' | 'DELETE', payload: object) =>
+    app.inject({ method, url, headers: user.auth, payload })
+  t.equal((await wrong('/users/me/password', 'POST', { current_password: 'not my password', new_password: 'another long passphrase' })).statusCode, 403)
+  t.equal((await wrong('/users/me', 'DELETE', { password: 'still not it' })).statusCode, 403)
+  const blocked = await wrong('/users/me', 'DELETE', { password: PASSWORD })
+  t.equal(blocked.statusCode, 429, 'even the right password waits')
+  t.ok(Number(blocked.headers['retry-after']) >= 1)
+  t.equal(blocked.headers['content-type'], 'application/problem+json; charset=utf-8')
+  t.equal((await app.inject({ url: '/users/me', headers: user.auth })).statusCode, 200, 'the account itself still works')
+})
+
+t.test('the per-IP limit covers the password-checking routes too', async (t) => {
+  const app = await build(t, { RATE_LIMIT_PER_MINUTE: 2, LOGIN_THROTTLE_AFTER: 0 })
+  const user = await signUp(app)
+  const codes = []
+  for (let i = 0; i < 3; i++) {
+    codes.push((await app.inject({ method: 'DELETE', url: '/users/me', headers: user.auth, payload: { password: 'wrong password here' } })).statusCode)
+  }
+  t.same(codes, [403, 403, 429])
 })
