@@ -1,10 +1,12 @@
 // The OpenAPI document: valid OpenAPI 3, every route documented with summary, tags, examples,
 // security and every status the route can really answer (probed through the app itself).
 import t from 'tap'
-import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import { buildOpenApiDocument, writeOpenApiDocument } from '../src/openapi.js'
+import { packageRoot } from '../src/paths.js'
 import { build, signUp, tempDir, type Tokens } from './helper.js'
 import type { App } from '../src/app.js'
 
@@ -87,6 +89,16 @@ t.test('writeOpenApiDocument writes the same document as JSON', async (t) => {
   const file = join(tempDir(t), 'openapi.json')
   t.equal(await writeOpenApiDocument(file), file)
   t.same(JSON.parse(readFileSync(file, 'utf8')), await openapi())
+})
+
+t.test('npm run openapi: the built script writes the file it is given', async (t) => {
+  const script = join(packageRoot, 'dist', 'src', 'openapi.js')
+  t.ok(existsSync(script), 'dist/ is built (npm run build)')
+  const file = join(tempDir(t), 'out.json')
+  const res = spawnSync(process.execPath, [script, file], { encoding: 'utf8', timeout: 60_000 })
+  t.equal(res.status, 0, res.stderr)
+  t.equal(res.stdout.trim(), `Wrote ${file}`)
+  t.equal((JSON.parse(readFileSync(file, 'utf8')) as Document).openapi, '3.0.3')
 })
 
 t.test('every served route is documented, and nothing else', async (t) => {
