@@ -2,7 +2,7 @@
 // (never a stack trace) for bad configuration, a busy port and an unusable data directory.
 import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { packageRoot } from '../../src/paths.js'
@@ -120,6 +120,18 @@ t.test('unusable data directory: exit 1, one sentence naming it', async (t) => {
   const res = await run(cwd, { PORT: '0', DATABASE_PATH: '/sys/latchkey/latchkey.db' })
   assertClear(t, res, 1)
   t.match(res.stderr, /permission denied: \/sys\/latchkey .*DATABASE_PATH/)
+
+  // A recursive mkdir under /proc used to spin forever (Node 20): it must end, with one sentence.
+  const proc = await run(cwd, { PORT: '0', DATABASE_PATH: '/proc/latchkey/x.db' })
+  assertClear(t, proc, 1)
+  t.match(proc.stderr, /\/proc\/latchkey.*DATABASE_PATH/)
+
+  const file = join(cwd, 'not-a-folder')
+  writeFileSync(file, '')
+  const blocked = await run(cwd, { PORT: '0', DATABASE_PATH: join(file, 'x.db') })
+  assertClear(t, blocked, 1)
+  t.match(blocked.stderr, `${file}`)
+  t.match(blocked.stderr, /DATABASE_PATH/)
 })
 
 t.test('first start: URL, docs URL, data directory and the first-admin hint; SIGTERM exits 0', async (t) => {
