@@ -8,7 +8,7 @@ import { toPublicUser } from '../services/users.js'
 const ListUsersQuery = Type.Object({
   limit: Type.Optional(Limit),
   cursor: Type.Optional(Cursor),
-  q: Type.Optional(Type.String({ maxLength: 254, description: 'Case-insensitive substring of username or email (% and _ literal)' }))
+  q: Type.Optional(Type.String({ maxLength: 254, description: 'Case-insensitive substring of username or email (% and _ literal)', examples: ['example.com'] }))
 })
 
 const AdminUpdateBody = Type.Object({
@@ -20,7 +20,7 @@ const StatsResponse = Type.Object({
   users: Type.Integer({ description: 'All users', examples: [42] }),
   admins: Type.Integer({ description: 'Active admins (role admin, not disabled)', examples: [1] }),
   active_sessions: Type.Integer({ description: 'Sessions neither ended nor expired', examples: [17] })
-})
+}, { description: 'Counts' })
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate)

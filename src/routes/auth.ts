@@ -25,7 +25,7 @@ const FormField = (description: string, examples?: string[]) =>
 const TokenBody = Type.Object({
   grant_type: FormField('`password` (the default when omitted) or `refresh_token`', ['password']),
   username: FormField('Password grant: the username or the email, any case', ['alice']),
-  password: FormField('Password grant: the password'),
+  password: FormField('Password grant: the password', ['correct horse battery staple']),
   refresh_token: FormField('Refresh grant: the refresh token'),
   scope: FormField('Accepted and ignored (v1 grants no scopes)'),
   client_id: FormField('Accepted and ignored'),
@@ -43,7 +43,7 @@ const LogoutBody = Type.Object({
 
 const RevokeBody = Type.Object({
   token: FormField('The refresh or access token to revoke'),
-  token_type_hint: FormField('`refresh_token` or `access_token`; a hint only')
+  token_type_hint: FormField('`refresh_token` or `access_token`; a hint only', ['refresh_token'])
 }, { description: 'application/x-www-form-urlencoded (RFC 7009)' })
 
 const INVALID_LOGIN = 'Incorrect username or password'

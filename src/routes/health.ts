@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Problem } from '../errors.js'
 import { problems } from '../schemas/common.js'
 
-const Status = Type.Object({ status: Type.String({ examples: ['ok'] }) })
+const Status = Type.Object({ status: Type.String({ examples: ['ok'] }) }, { description: 'Healthy' })
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const ping = app.sqlite.prepare('SELECT 1')

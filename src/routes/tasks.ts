@@ -14,7 +14,7 @@ const TaskResponse = Type.Object({
   done: Type.Boolean({ examples: [false] }),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' })
-}, { $id: 'Task' })
+}, { $id: 'Task', description: 'A task' })
 
 const CreateTaskBody = Type.Object({
   title: Title,

@@ -109,7 +109,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['users'],
       summary: 'My active sessions',
       security: bearer,
-      response: { 200: Type.Array(SessionResponse), ...problems(401) }
+      response: { 200: Type.Array(SessionResponse, { description: 'Active sessions, oldest first' }), ...problems(401) }
     }
   }, async (request) => app.sessions.listActive(request.account.id, request.sessionId))
 

@@ -22,7 +22,7 @@ const Metadata = Type.Object({
   revocation_endpoint_auth_methods_supported: Type.Array(Type.String()),
   scopes_supported: Type.Array(Type.String()),
   service_documentation: Type.String()
-})
+}, { description: 'Authorization server metadata (RFC 8414)' })
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const issuer = app.config.JWT_ISSUER
@@ -44,7 +44,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['discovery'],
       summary: 'Public signing keys (JWK Set)',
       description: 'Verify access tokens by `kid`. Empty `keys` in HS256 mode (the secret is never published).',
-      response: { 200: Type.Object({ keys: Type.Array(Jwk) }) }
+      response: { 200: Type.Object({ keys: Type.Array(Jwk) }, { description: 'JWK Set (RFC 7517)' }) }
     }
   }, async (_request, reply) => reply.header('cache-control', 'public, max-age=300').send(app.jwks))
 

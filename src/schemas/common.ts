@@ -70,8 +70,8 @@ export const TokenResponse = Type.Object({
   refresh_token: Type.String({ description: 'Opaque refresh token; rotates on every use' })
 }, { $id: 'TokenResponse', description: 'OAuth2 token response (RFC 6749 §5.1)' })
 
-export const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size (1–100)' })
-export const Cursor = Type.String({ maxLength: 64, description: 'next_cursor from the previous page' })
+export const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size (1–100)', examples: [20] })
+export const Cursor = Type.String({ maxLength: 64, description: 'next_cursor from the previous page', examples: ['aWQ6MjA'] })
 
 export const Page = <T extends TSchema>(item: T, description: string) => Type.Object({
   items: Type.Array(item),
