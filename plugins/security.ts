@@ -2,7 +2,14 @@
 import fp from 'fastify-plugin'
 import helmet from '@fastify/helmet'
 import cors from '@fastify/cors'
-import rateLimit from '@fastify/rate-limit'
+import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** `config.rateLimit` for the routes that cost a hash or a write (per IP); false when turned off. */
+    authRateLimit: RateLimitOptions | false
+  }
+}
 
 export default fp(async (app) => {
   await app.register(helmet, {
@@ -19,7 +26,11 @@ export default fp(async (app) => {
   if (origins.length > 0) {
     await app.register(cors, { origin: origins, methods: ['GET', 'POST', 'PATCH', 'DELETE'] })
   }
-  // global: false — only routes that set `config.rateLimit` are limited (see src/routes/auth.ts).
+  // RATE_LIMIT_PER_MINUTE=0 turns it off (test suites, benchmarks).
+  app.decorate('authRateLimit', app.config.RATE_LIMIT_PER_MINUTE > 0
+    ? { max: app.config.RATE_LIMIT_PER_MINUTE, timeWindow: 60_000 }
+    : false)
+  // global: false — only routes that set `config.rateLimit` are limited (src/routes/auth.ts, users.ts).
   await app.register(rateLimit, {
     global: false,
     // Keyed by request.ip: with TRUST_PROXY that is the X-Forwarded-For entry our proxy appended

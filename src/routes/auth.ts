@@ -51,10 +51,7 @@ const INVALID_LOGIN = 'Incorrect username or password'
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app
   const throttle = new LoginThrottle(config.LOGIN_THROTTLE_AFTER)
-  // Per-IP limit on the routes that cost a hash or a write; 0 turns it off (test suites, benchmarks).
-  const rateLimit = config.RATE_LIMIT_PER_MINUTE > 0
-    ? { max: config.RATE_LIMIT_PER_MINUTE, timeWindow: 60_000 }
-    : false
+  const rateLimit = app.authRateLimit
 
   app.addHook('onRoute', (route) => { route.bodyLimit ??= AUTH_BODY_LIMIT })
 

@@ -33,9 +33,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   // A stolen access token must not become a fast password oracle: the routes that check the current
   // password share the login throttle's rules (per account) and the per-IP limit of the auth routes.
   const throttle = new LoginThrottle(app.config.LOGIN_THROTTLE_AFTER)
-  const rateLimit = app.config.RATE_LIMIT_PER_MINUTE > 0
-    ? { max: app.config.RATE_LIMIT_PER_MINUTE, timeWindow: 60_000 }
-    : false
+  const rateLimit = app.authRateLimit
   async function throttled<T> (userId: number, check: () => Promise<T>): Promise<T> {
     const key = `user:${userId}`
     const wait = throttle.retryAfter(key)
