@@ -22,6 +22,12 @@ import {
   startProcess, username
 } from './lib.js'
 
+// The soak is its own program (bench/soak.js): several minutes of mixed traffic, memory sampled over time.
+if (process.argv.includes('--soak')) {
+  await import('./soak.js')
+  process.exit()
+}
+
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
