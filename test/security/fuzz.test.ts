@@ -206,7 +206,9 @@ t.test('generated bodies on every JSON and form endpoint', async (t) => {
       .filter((id) => id !== '' && encodedLength(id) <= 100)
     await fc.assert(fc.asyncProperty(ids, async (id) => {
       const res = await app.inject({ method: 'PATCH', url: `/tasks/${encodeURIComponent(id)}`, headers: user.auth, payload: { done: true } })
-      const problem = checkShape(res, false, /^[1-9]\d*$/.test(id) && Number(id) === taskId ? [200] : [404])
+      // Earlier generated POST /tasks bodies may have given the fuzz user more tasks than taskId.
+      const owned = /^[1-9]\d{0,15}$/.test(id) && app.tasks.get(user.id, Number(id)) !== undefined
+      const problem = checkShape(res, false, owned ? [200] : [404])
       if (problem !== undefined) throw new Error(`PATCH /tasks/${id}: ${problem}`)
     }), { numRuns: RUNS })
     t.pass(`${RUNS} generated path ids`)
