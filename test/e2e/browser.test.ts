@@ -44,6 +44,17 @@ function watchConsole (page: Page): string[] {
   return problems
 }
 
+/** Expand GET /users/me, "Try it out", Execute; resolves once the live response is shown. */
+async function executeUsersMe (page: Page) {
+  const op = page.locator('#operations-users-get_users_me')
+  await op.locator('.opblock-summary').click()
+  await op.getByRole('button', { name: 'Try it out' }).click()
+  await op.getByRole('button', { name: 'Execute' }).click()
+  const live = op.locator('.live-responses-table .response')
+  await live.waitFor()
+  return { op, live }
+}
+
 async function authorize (page: Page, username: string, password: string) {
   await page.getByRole('button', { name: 'Authorize' }).first().click()
   const dialog = page.locator('.modal-ux')
@@ -82,12 +93,7 @@ t.test('Swagger UI: Authorize with the password flow, then Try it out on GET /us
   await dialog.locator('button.btn-done').click()
   await dialog.waitFor({ state: 'detached' })
 
-  const op = page.locator('#operations-users-get_users_me')
-  await op.locator('.opblock-summary').click()
-  await op.getByRole('button', { name: 'Try it out' }).click()
-  await op.getByRole('button', { name: 'Execute' }).click()
-  const live = op.locator('.live-responses-table .response')
-  await live.waitFor()
+  const { op, live } = await executeUsersMe(page)
   t.equal((await live.locator('.response-col_status').textContent())?.trim(), '200')
   const body = await live.locator('.response-col_description .microlight, .response-col_description pre').first().textContent()
   t.match(body, user.username, 'the response shows the username')
@@ -115,12 +121,7 @@ t.test('Swagger UI: a wrong password shows the auth error and no token is kept',
   await dialog.locator('button.btn-done').click()
 
   // Without a token, Try it out on a protected route gets the contract's 401.
-  const op = page.locator('#operations-users-get_users_me')
-  await op.locator('.opblock-summary').click()
-  await op.getByRole('button', { name: 'Try it out' }).click()
-  await op.getByRole('button', { name: 'Execute' }).click()
-  const live = op.locator('.live-responses-table .response')
-  await live.waitFor()
+  const { live } = await executeUsersMe(page)
   t.equal((await live.locator('.response-col_status').textContent())?.trim(), '401')
   t.match(await live.locator('.response-col_description').textContent(), /Not authenticated/)
 })

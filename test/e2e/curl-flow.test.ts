@@ -2,20 +2,12 @@
 import t from 'tap'
 import { spawn, execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { packageRoot } from '../../src/paths.js'
-import { tempDir, testEnv } from '../helper.js'
+import { freePort, tempDir, testEnv } from '../helper.js'
 
 const cli = join(packageRoot, 'dist', 'src', 'cli.js')
-
-const freePort = () => new Promise<number>((resolve, reject) => {
-  const server = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = server.address() as { port: number }
-    server.close(() => resolve(port))
-  }).on('error', reject)
-})
 
 t.test('npm start serves; the README curl flow works verbatim', async (t) => {
   t.ok(existsSync(cli), 'dist/src/cli.js exists (run `npm run build` first)')

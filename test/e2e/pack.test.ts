@@ -3,10 +3,9 @@
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { packageRoot } from '../../src/paths.js'
-import { tempDir } from '../helper.js'
+import { freePort, tempDir } from '../helper.js'
 
 // Installing reaches the npm registry and compiles better-sqlite3: minutes on a busy 2-core machine.
 t.setTimeout(25 * 60_000)
@@ -32,14 +31,6 @@ function run (command: string, args: string[], cwd: string, env = cleanEnv(), ti
     child.on('error', reject)
     child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
   })
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 t.test('npm pack → npm install → the installed latchkey works from any directory', async (t) => {
