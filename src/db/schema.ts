@@ -12,6 +12,9 @@ export const users = sqliteTable('users', {
   passwordHash: text('password_hash').notNull(),
   role: text('role', { enum: ['user', 'admin'] }).notNull().default('user'),
   disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
+  // v2: existing users start unverified; the second factor is off until enrolled.
+  emailVerified: integer('email_verified', { mode: 'boolean' }).notNull().default(false),
+  totpEnabled: integer('totp_enabled', { mode: 'boolean' }).notNull().default(false),
   createdAt: timestamp('created_at').notNull()
 }, (t) => [
   // The database, not a lookup, enforces uniqueness, so racing registrations get one 201 and one 409.

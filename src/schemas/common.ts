@@ -58,8 +58,10 @@ export const UserResponse = Type.Object({
   id: Type.Integer({ examples: [1] }),
   username: Type.String({ examples: ['alice'] }),
   email: Type.String({ examples: ['alice@example.com'] }),
+  email_verified: Type.Boolean({ description: 'Whether the user proved they receive mail at this address', examples: [false] }),
   role: Type.Union([Type.Literal('user'), Type.Literal('admin')], { examples: ['user'] }),
   disabled: Type.Boolean({ examples: [false] }),
+  totp_enabled: Type.Boolean({ description: 'Whether sign-in needs a one-time code (TOTP)', examples: [false] }),
   created_at: Type.String({ format: 'date-time', examples: ['2026-01-01T12:00:00.000Z'] })
 }, { $id: 'User', description: 'A user account (never any password or hash)' })
 

@@ -38,7 +38,7 @@ export function createSessionsService (db: Db, options: SessionOptions) {
   // preparation, and no generic row mapping. Columns map exactly as Drizzle maps them (timestamp_ms → Date,
   // boolean → `Number(v) === 1`); see userFrom.
   const sqlite = (db as Db & { $client: Database.Database }).$client
-  const USER_COLUMNS = 'u.id, u.username, u.email, u.password_hash, u.role, u.disabled, u.created_at'
+  const USER_COLUMNS = 'u.id, u.username, u.email, u.password_hash, u.role, u.disabled, u.created_at, u.email_verified, u.totp_enabled'
 
   // The user and the token's session in one indexed query (both primary-key lookups).
   const activeSessionUser = sqlite.prepare(
@@ -69,7 +69,9 @@ export function createSessionsService (db: Db, options: SessionOptions) {
     passwordHash: row[at + 3] as string,
     role: row[at + 4] as UserRow['role'],
     disabled: Number(row[at + 5]) === 1,
-    createdAt: new Date(row[at + 6] as number)
+    createdAt: new Date(row[at + 6] as number),
+    emailVerified: Number(row[at + 7]) === 1,
+    totpEnabled: Number(row[at + 8]) === 1
   })
 
   const tokenByHash = db.select({ token: refreshTokens, session: sessions, user: users }).from(refreshTokens)

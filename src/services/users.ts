@@ -13,15 +13,19 @@ export interface PublicUser {
   email: string
   role: Role
   disabled: boolean
+  email_verified: boolean
+  totp_enabled: boolean
   created_at: string
 }
 
-export const toPublicUser = (row: Pick<UserRow, 'id' | 'username' | 'email' | 'role' | 'disabled' | 'createdAt'>): PublicUser => ({
+export const toPublicUser = (row: Pick<UserRow, 'id' | 'username' | 'email' | 'role' | 'disabled' | 'emailVerified' | 'totpEnabled' | 'createdAt'>): PublicUser => ({
   id: row.id,
   username: row.username,
   email: row.email,
+  email_verified: row.emailVerified,
   role: row.role,
   disabled: row.disabled,
+  totp_enabled: row.totpEnabled,
   created_at: row.createdAt.toISOString()
 })
 

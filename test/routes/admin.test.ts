@@ -77,7 +77,7 @@ t.test('GET /users: pagination, limits, cursors, search', async (t) => {
       const page: UserPage = res.json<UserPage>()
       t.ok(page.items.length <= 2)
       for (const u of page.items) {
-        t.same(Object.keys(u).sort(), ['created_at', 'disabled', 'email', 'id', 'role', 'username'], 'public fields only')
+        t.same(Object.keys(u).sort(), ['created_at', 'disabled', 'email', 'email_verified', 'id', 'role', 'totp_enabled', 'username'], 'public fields only')
       }
       seen.push(...page.items.map((u) => u.id))
       cursor = page.next_cursor
@@ -156,7 +156,7 @@ t.test('GET /users/{id}', async (t) => {
   const user = await signUp(app)
   const res = await app.inject({ url: `/users/${user.id}`, headers: admin.auth })
   t.equal(res.statusCode, 200)
-  t.same(res.json(), { id: user.id, username: user.username, email: user.email, role: 'user', disabled: false, created_at: res.json<User>().created_at })
+  t.same(res.json(), { id: user.id, username: user.username, email: user.email, email_verified: false, role: 'user', disabled: false, totp_enabled: false, created_at: res.json<User>().created_at })
   t.notMatch(res.body, /argon2|password/)
   for (const id of ['999999', 'abc', '0', '-1', '1.5', '1e3', '99999999999999999999']) {
     const r = await app.inject({ url: `/users/${id}`, headers: admin.auth })

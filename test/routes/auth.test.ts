@@ -16,7 +16,7 @@ t.test('POST /auth/register', async (t) => {
     t.match(user, { username: 'Carol.Smith', email: 'carol@example.com', role: 'user', disabled: false })
     t.type(user.id, 'number')
     t.match(user.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
-    t.same(Object.keys(user).sort(), ['created_at', 'disabled', 'email', 'id', 'role', 'username'])
+    t.same(Object.keys(user).sort(), ['created_at', 'disabled', 'email', 'email_verified', 'id', 'role', 'totp_enabled', 'username'])
     t.notMatch(res.body, /argon2|password/)
   })
 

@@ -17,7 +17,7 @@ t.test('GET /users/me', async (t) => {
   const res = await app.inject({ url: '/users/me', headers: u.auth })
   t.equal(res.statusCode, 200)
   const me = res.json<User>()
-  t.same(Object.keys(me).sort(), ['created_at', 'disabled', 'email', 'id', 'role', 'username'], 'no password or hash in the body')
+  t.same(Object.keys(me).sort(), ['created_at', 'disabled', 'email', 'email_verified', 'id', 'role', 'totp_enabled', 'username'], 'no password or hash in the body')
   t.match(me, { id: u.id, username: u.username, email: u.email, role: 'user', disabled: false })
   t.notMatch(res.body, /argon2|password/)
 

@@ -1,0 +1,27 @@
+// The one rule that turns an email address into a username (POST /users/signup, `latchkey import`).
+
+const MIN = 3
+const MAX = 32
+
+/** The lower-cased local part, characters outside `A-Z a-z 0-9 _ . -` as `_`, cut or padded with `_` to 3–32. */
+export function usernameBase (email: string): string {
+  const at = email.lastIndexOf('@')
+  const local = (at === -1 ? email : email.slice(0, at)).toLowerCase()
+  // Code points, not UTF-16 units: one emoji becomes one `_`, not two.
+  const cleaned = Array.from(local, (c) => (/^[a-z0-9_.-]$/.test(c) ? c : '_')).join('')
+  return cleaned.slice(0, MAX).padEnd(MIN, '_')
+}
+
+/**
+ * The first free candidate: the base, then `base-2`, `base-3`, … with the base cut so the whole stays ≤ 32.
+ * `isTaken` compares ignoring case; the unique index stays the real guard against a race.
+ */
+export function deriveUsername (email: string, isTaken: (username: string) => boolean): string {
+  const base = usernameBase(email)
+  if (!isTaken(base)) return base
+  for (let n = 2; ; n++) {
+    const suffix = `-${n}`
+    const candidate = base.slice(0, MAX - suffix.length) + suffix
+    if (!isTaken(candidate)) return candidate
+  }
+}
