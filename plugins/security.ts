@@ -35,7 +35,9 @@ export default fp(async (app) => {
     global: false,
     // Keyed by request.ip: with TRUST_PROXY that is the X-Forwarded-For entry our proxy appended
     // (trustProxy is one hop, see src/app.ts), never an entry the client wrote itself.
-    errorResponseBuilder: (_request, context) =>
-      Object.assign(new Error(`Too many requests: retry in ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 })
+    errorResponseBuilder: (request, context) => {
+      app.metrics.rateLimitRejections.inc({ route: request.routeOptions.url ?? 'unmatched' })
+      return Object.assign(new Error(`Too many requests: retry in ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 })
+    }
   })
-}, { name: 'security', dependencies: ['config'] })
+}, { name: 'security', dependencies: ['config', 'metrics'] })

@@ -11,6 +11,8 @@ declare module 'fastify' {
     users: UsersService
     sessions: SessionsService
     tasks: TasksService
+    /** One housekeeping pass (the purge timer's): returns how many sessions and audit events went. */
+    purgeExpired (): { sessions: number, auditEvents: number }
   }
 }
 
@@ -24,17 +26,23 @@ export default fp(async (app) => {
   const sessions = createSessionsService(app.db, {
     refreshTtl: config.REFRESH_TOKEN_TTL,
     reuseGrace: config.REFRESH_REUSE_GRACE
-  })
+  }, app.audit)
   app.decorate('passwords', passwords)
-  app.decorate('users', createUsersService(app.db, passwords))
+  app.decorate('users', createUsersService(app.db, passwords, app.audit))
   app.decorate('sessions', sessions)
   app.decorate('tasks', createTasksService(app.db))
 
-  // Housekeeping: ended and expired sessions are deleted on a timer that never keeps the process alive.
+  // One purge pass: ended and expired sessions, and audit events past AUDIT_RETENTION_DAYS.
+  app.decorate('purgeExpired', () => ({
+    sessions: sessions.purge(),
+    auditEvents: app.audit.purge(config.AUDIT_RETENTION_DAYS)
+  }))
+
+  // Housekeeping: the purge pass runs on a timer that never keeps the process alive.
   if (config.SESSION_PURGE_INTERVAL > 0) {
     const timer = setInterval(() => {
       try {
-        sessions.purge()
+        app.purgeExpired()
       } catch (err) {
         app.log.warn({ err }, 'session purge failed')
       }
@@ -42,4 +50,4 @@ export default fp(async (app) => {
     timer.unref()
     app.addHook('onClose', async () => { clearInterval(timer) })
   }
-}, { name: 'services', dependencies: ['config', 'db'] })
+}, { name: 'services', dependencies: ['config', 'db', 'audit'] })

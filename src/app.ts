@@ -5,6 +5,8 @@ import type { Config } from './config.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
 import servicesPlugin from '../plugins/services.js'
+import auditPlugin from '../plugins/audit.js'
+import metricsPlugin from '../plugins/metrics.js'
 import authPlugin from '../plugins/auth.js'
 import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import validationPlugin from '../plugins/validation.js'
@@ -14,6 +16,7 @@ import { OAuthErrorResponse, ProblemResponse } from './schemas/common.js'
 import authRoutes from './routes/auth.js'
 import userRoutes from './routes/users.js'
 import adminRoutes from './routes/admin.js'
+import auditRoutes from './routes/audit.js'
 import taskRoutes from './routes/tasks.js'
 import wellKnownRoutes from './routes/well-known.js'
 import healthRoutes from './routes/health.js'
@@ -48,6 +51,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   app.removeContentTypeParser('text/plain')
 
   await app.register(configPlugin, { config })
+  await app.register(metricsPlugin)
   // Shared schemas first: adding a schema after setValidatorCompiler makes Fastify rebuild the validator.
   app.addSchema(ProblemResponse)
   app.addSchema(OAuthErrorResponse)
@@ -56,6 +60,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(securityPlugin)
   await app.register(swaggerPlugin)
   await app.register(dbPlugin)
+  await app.register(auditPlugin)
   await app.register(servicesPlugin)
   await app.register(authPlugin)
 
@@ -64,6 +69,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(authRoutes)
   await app.register(userRoutes)
   await app.register(adminRoutes)
+  await app.register(auditRoutes)
   await app.register(taskRoutes)
   return app
 }

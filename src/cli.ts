@@ -8,6 +8,7 @@ import { dataDirectory, openDatabase } from './db/open.js'
 import { users } from './db/schema.js'
 import { Problem } from './errors.js'
 import { packageVersion as version } from './paths.js'
+import { auditCommand, recordCliEvent } from './cli-audit.js'
 import { addKey, listKeys, retireKey } from './services/keys.js'
 import { createPasswordHasher } from './services/passwords.js'
 import { createUsersService, type Role } from './services/users.js'
@@ -24,6 +25,7 @@ Usage:
   latchkey keys rotate                 add a signing key (used from the next start)
   latchkey keys list
   latchkey keys retire KID             stop accepting tokens signed with KID
+  latchkey audit [--user U] [--type T] [--limit N] [--json]   newest audit events (a table, or JSON)
   latchkey --help | --version
 
 Configuration comes from environment variables (and ./.env): HOST, PORT, DATABASE_PATH, …
@@ -119,7 +121,7 @@ async function userCommand (args: string[]): Promise<void> {
         if (service.findByLogin(username) !== undefined) throw new UsageError(`user ${username} already exists`)
         if (service.findByLogin(email) !== undefined) throw new UsageError(`a user with email ${email.toLowerCase()} already exists`)
         const password = await readPassword(values['password-stdin'])
-        const user = await service.register({ username, email, password, role: values.role as Role })
+        const user = await service.register({ username, email, password, role: values.role as Role }, { actorId: null })
         console.log(`Created ${user.role} ${user.username} (id ${user.id}).`)
         return
       }
@@ -131,13 +133,13 @@ async function userCommand (args: string[]): Promise<void> {
       }
       case 'set-role': {
         const role = positionals[1] as Role
-        const user = service.adminUpdate(find(positionals[0]).id, { role })
+        const user = service.adminUpdate(find(positionals[0]).id, { role }, { actorId: null })
         console.log(`${user!.username} is now ${role}.`)
         return
       }
       default: {
         // disable | enable
-        const user = service.adminUpdate(find(positionals[0]).id, { disabled: action === 'disable' })
+        const user = service.adminUpdate(find(positionals[0]).id, { disabled: action === 'disable' }, { actorId: null })
         console.log(`${user!.username} is ${action}d${action === 'disable' ? '; their sessions have ended' : ''}.`)
       }
     }
@@ -153,6 +155,7 @@ function keysCommand (args: string[]): void {
   switch (action) {
     case 'rotate': {
       const key = addKey(dir)
+      recordCliEvent(config, { type: 'keys.rotated', detail: { kid: key.kid } })
       console.log(`Added key ${key.kid}. Running servers sign with it from their next start; older keys keep verifying.`)
       return
     }
@@ -199,6 +202,7 @@ async function main (argv: string[]): Promise<void> {
     }
     case 'user': return await userCommand(rest)
     case 'keys': return keysCommand(rest)
+    case 'audit': return auditCommand(rest, loadConfig, (message) => new UsageError(message))
     default:
       throw new UsageError(`unknown command "${command}"; see latchkey --help`)
   }

@@ -24,7 +24,9 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 60, description: 'Requests a minute per IP on /auth/token, /auth/register, /auth/refresh (0 = off)' }),
   LOGIN_THROTTLE_AFTER: Type.Integer({ minimum: 0, default: 5, description: 'Failed logins for one name before delays begin (0 = off)' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed by CORS (empty = CORS off)' }),
-  SESSION_PURGE_INTERVAL: Type.Integer({ minimum: 0, default: 3600, description: 'Seconds between purges of ended and expired sessions (0 = never)' })
+  SESSION_PURGE_INTERVAL: Type.Integer({ minimum: 0, default: 3600, description: 'Seconds between purges of ended and expired sessions (0 = never)' }),
+  AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 0, default: 90, description: 'Days audit events are kept; each purge pass deletes older ones (0 = every event)' }),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve Prometheus metrics at GET /metrics on HOST:METRICS_PORT (unset = off)' }))
 })
 
 export type Config = Static<typeof ConfigSchema> & { JWT_ISSUER: string }
@@ -69,7 +71,7 @@ export function parseConfig (env: Record<string, unknown>): Config {
   for (const key of Object.keys(ConfigSchema.properties) as Array<keyof typeof ConfigSchema.properties>) {
     const schema = ConfigSchema.properties[key]
     const value = converted[key]
-    if (value === undefined && !(key === 'JWT_ISSUER' || key === 'JWT_SECRET')) {
+    if (value === undefined && !(key === 'JWT_ISSUER' || key === 'JWT_SECRET' || key === 'METRICS_PORT')) {
       problems.push(`${key} is required: ${allowed(schema)}`)
     } else if (value !== undefined && !Value.Check(schema, value)) {
       problems.push(`${key}=${key === 'JWT_SECRET' ? '(hidden)' : JSON.stringify(env[key])} is not valid: expected ${allowed(schema)}`)

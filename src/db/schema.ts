@@ -68,3 +68,27 @@ export const tasks = sqliteTable('tasks', {
 export type UserRow = typeof users.$inferSelect
 export type SessionRow = typeof sessions.$inferSelect
 export type TaskRow = typeof tasks.$inferSelect
+
+// The audit trail. No foreign keys on purpose: an event must outlive the user, session or admin it names
+// (`user.deleted` is recorded as the user row goes, and a deleted admin's past actions stay attributable),
+// so user_id, actor_id and session_id are plain integers that may point at rows that no longer exist.
+export const auditEvents = sqliteTable('audit_events', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  at: timestamp('at').notNull(),
+  type: text('type').notNull(),
+  userId: integer('user_id'),
+  actorId: integer('actor_id'),
+  sessionId: integer('session_id'),
+  ip: text('ip'),
+  userAgent: text('user_agent'),
+  // A JSON object; never a password, token, code or secret (src/services/audit.ts).
+  detail: text('detail').notNull().default('{}')
+}, (t) => [
+  // GET /admin/audit?user_id= and GET /users/me/audit walk one user's events newest first;
+  // ?type= walks one type's; retention deletes by age.
+  index('audit_events_user_id_id_idx').on(t.userId, t.id),
+  index('audit_events_type_id_idx').on(t.type, t.id),
+  index('audit_events_at_idx').on(t.at)
+])
+
+export type AuditEventRow = typeof auditEvents.$inferSelect

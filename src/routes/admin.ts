@@ -61,7 +61,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: UserResponse, ...problems(400, 401, 403, 404, 409, 413, 415, 422) }
     }
   }, async (request) => {
-    const user = app.users.adminUpdate(request.params.id, request.body)
+    const user = app.users.adminUpdate(request.params.id, request.body, request.auditContext)
     if (user === undefined) throw notFound('User not found')
     return toPublicUser(user)
   })
@@ -77,7 +77,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     if (app.users.findById(request.params.id) === undefined) throw notFound('User not found')
-    app.users.remove(request.params.id)
+    app.users.remove(request.params.id, request.auditContext)
     return reply.code(204).send(null)
   })
 

@@ -2,9 +2,10 @@
 import formbody from '@fastify/formbody'
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply } from 'fastify'
 import type { UserRow } from '../db/schema.js'
 import { notAuthenticated, OAuthError, Problem, unprocessable } from '../errors.js'
+import type { AuditContext } from '../services/audit.js'
 import { LoginThrottle } from '../services/login-throttle.js'
 import { toPublicUser } from '../services/users.js'
 import {
@@ -65,8 +66,6 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     })
   }
 
-  const clientMeta = (request: FastifyRequest) => ({ userAgent: request.headers['user-agent'], ip: request.ip })
-
   app.post('/auth/register', {
     config: { rateLimit },
     schema: {
@@ -77,9 +76,25 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: UserResponse, ...problems(400, 409, 413, 415, 422, 429) }
     }
   }, async (request, reply) => {
-    const user = await app.users.register(request.body)
+    const user = await app.users.register(request.body, request.auditContext)
     return reply.code(201).header('location', `/users/${user.id}`).send(toPublicUser(user))
   })
+
+  /** Rotate a refresh token (both refresh routes), counted by outcome. */
+  function refresh (token: string, ctx: AuditContext) {
+    const outcome = app.sessions.refresh(token, ctx)
+    app.metrics.refreshes.inc({ outcome: outcome.ok ? 'success' : outcome.reason })
+    return outcome
+  }
+
+  /**
+   * The per-account throttle engaged: an audit event (and, through it, a warn log line) with the account's
+   * id when the name is one — an unknown name is not recorded, only the address.
+   */
+  function recordThrottled (login: string, ctx: AuditContext) {
+    const userId = app.users.findByLogin(login)?.id ?? null
+    app.audit.record({ type: 'login.throttled', userId, actorId: null, ip: ctx.ip, userAgent: ctx.userAgent, detail: { after_failures: config.LOGIN_THROTTLE_AFTER } })
+  }
 
   // The OAuth2 endpoints take form bodies only: JSON sent here is a 415 that says what to send.
   await app.register(async (plain) => {
@@ -107,20 +122,24 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         }
         const wait = throttle.retryAfter(body.username)
         if (wait > 0) {
+          app.metrics.passwordGrants.inc({ outcome: 'throttled' })
+          app.metrics.throttleRejections.inc({ throttle: 'login' })
           throw new OAuthError(429, 'slow_down', `Too many failed attempts for this account: retry in ${wait} s`, { 'retry-after': String(wait) })
         }
-        const user = await app.users.verifyLogin(body.username, body.password)
+        const user = await app.users.verifyLogin(body.username, body.password, request.auditContext)
         if (user === undefined) {
-          throttle.failure(body.username)
+          app.metrics.passwordGrants.inc({ outcome: 'failure' })
+          if (throttle.failure(body.username)) recordThrottled(body.username, request.auditContext)
           throw new OAuthError(401, 'invalid_grant', INVALID_LOGIN, { 'www-authenticate': 'Bearer' })
         }
         throttle.success(body.username)
-        const { sessionId, refreshToken } = app.sessions.create(user.id, clientMeta(request))
+        app.metrics.passwordGrants.inc({ outcome: 'success' })
+        const { sessionId, refreshToken } = app.sessions.create(user.id, request.auditContext)
         return sendTokens(reply, user, sessionId, refreshToken)
       }
       if (grant === 'refresh_token') {
         if (!body.refresh_token) throw new OAuthError(400, 'invalid_request', 'The refresh_token grant requires refresh_token')
-        const outcome = app.sessions.refresh(body.refresh_token)
+        const outcome = refresh(body.refresh_token, request.auditContext)
         if (!outcome.ok) throw new OAuthError(401, 'invalid_grant', 'The refresh token is invalid, expired or revoked')
         return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken)
       }
@@ -143,10 +162,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       // The hint only orders the checks; both kinds are tried (RFC 7009 §2.1).
       const session = app.sessions.sessionOfToken(token)
       if (session !== undefined) {
-        app.sessions.end(session.id, 'revoked')
+        app.sessions.end(session.id, 'revoked', request.auditContext)
       } else {
         try {
-          app.sessions.end(app.verifyAccessToken(token).sid, 'revoked')
+          app.sessions.end(app.verifyAccessToken(token).sid, 'revoked', request.auditContext)
         } catch {
           // Not a token we issued, or already invalid: nothing to revoke.
         }
@@ -165,7 +184,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: TokenResponse, ...problems(400, 401, 413, 415, 422, 429) }
     }
   }, async (request, reply) => {
-    const outcome = app.sessions.refresh(request.body.refresh_token)
+    const outcome = refresh(request.body.refresh_token, request.auditContext)
     if (!outcome.ok) throw new Problem(401, 'The refresh token is invalid, expired or revoked')
     return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken)
   })
@@ -188,13 +207,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     if (body.all === true || (body.refresh_token === undefined && hasBearer)) {
       if (!hasBearer) throw notAuthenticated()
       await app.authenticate(request, reply)
-      if (body.all === true) app.sessions.endAll(request.account.id, 'logout_all')
-      else app.sessions.end(request.sessionId, 'logout')
+      if (body.all === true) app.sessions.endAll(request.account.id, 'logout_all', request.auditContext)
+      else app.sessions.end(request.sessionId, 'logout', request.auditContext)
       return reply.code(204).send(null)
     }
     if (body.refresh_token === undefined) throw unprocessable([{ field: '/refresh_token', message: 'is required' }])
     const session = app.sessions.sessionOfToken(body.refresh_token)
-    if (session !== undefined) app.sessions.end(session.id, 'logout')
+    if (session !== undefined) app.sessions.end(session.id, 'logout', request.auditContext)
     return reply.code(204).send(null)
   })
 }

@@ -37,14 +37,18 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   async function throttled<T> (userId: number, check: () => Promise<T>): Promise<T> {
     const key = `user:${userId}`
     const wait = throttle.retryAfter(key)
-    if (wait > 0) throw new Problem(429, `Too many wrong passwords: retry in ${wait} s`, { 'retry-after': String(wait) })
+    if (wait > 0) {
+      app.metrics.throttleRejections.inc({ throttle: 'password_check' })
+      throw new Problem(429, `Too many wrong passwords: retry in ${wait} s`, { 'retry-after': String(wait) })
+    }
     try {
       const result = await check()
       throttle.success(key)
       return result
     } catch (err) {
-      if (err instanceof Problem && err.statusCode === 403) throttle.failure(key)
-      else throttle.success(key)
+      if (err instanceof Problem && err.statusCode === 403) {
+        if (throttle.failure(key)) app.log.warn({ audit: { user_id: userId } }, 'Password-check throttle engaged after repeated wrong passwords')
+      } else throttle.success(key)
       throw err
     }
   }
@@ -66,7 +70,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       body: UpdateMeBody,
       response: { 200: UserResponse, ...problems(400, 401, 409, 413, 415, 422) }
     }
-  }, async (request) => toPublicUser(app.users.update(request.account, request.body)))
+  }, async (request) => toPublicUser(app.users.update(request.account, request.body, request.auditContext)))
 
   app.post('/users/me/password', {
     config: { rateLimit },
@@ -80,7 +84,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     await throttled(request.account.id, () =>
-      app.users.changePassword(request.account, request.body.current_password, request.body.new_password, request.sessionId))
+      app.users.changePassword(request.account, request.body.current_password, request.body.new_password, request.sessionId, request.auditContext))
     return reply.code(204).send(null)
   })
 
@@ -98,7 +102,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     await throttled(request.account.id, async () => {
       if (!await app.users.checkPassword(request.account, request.body.password)) throw new Problem(403, 'Password is incorrect')
     })
-    app.users.remove(request.account.id)
+    app.users.remove(request.account.id, request.auditContext)
     return reply.code(204).send(null)
   })
 
@@ -122,7 +126,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const active = app.sessions.listActive(request.account.id, request.sessionId).some((s) => s.id === request.params.id)
     if (!active) throw notFound('Session not found')
-    app.sessions.endForUser(request.account.id, request.params.id, 'logout')
+    app.sessions.endForUser(request.account.id, request.params.id, 'logout', request.auditContext)
     return reply.code(204).send(null)
   })
 }

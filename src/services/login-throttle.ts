@@ -55,8 +55,9 @@ export class LoginThrottle {
     return 0
   }
 
-  failure (login: string, now = Date.now()): void {
-    if (!this.enabled) return
+  /** Count a failure; true when it (re)starts a delay — the throttle engaging, worth an audit event. */
+  failure (login: string, now = Date.now()): boolean {
+    if (!this.enabled) return false
     const key = keyOf(login)
     const entry = this.entries.get(key) ?? { failures: 0, blockedUntil: 0, inFlight: [] }
     entry.inFlight.shift()
@@ -66,6 +67,7 @@ export class LoginThrottle {
       entry.blockedUntil = Math.max(entry.blockedUntil, now + delay)
     }
     this.remember(key, entry)
+    return entry.failures >= this.after
   }
 
   success (login: string): void {

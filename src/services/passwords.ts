@@ -12,6 +12,8 @@ export interface PasswordHasher {
   /** Spend the same time as a real verify, for an account that does not exist. */
   verifyDummy (password: string): Promise<false>
   needsRehash (hash: string): boolean
+  /** argon2 hashes and verifies running right now (the metrics gauge reads it on scrape). */
+  readonly inFlight: number
 }
 
 /** Passwords are compared after Unicode NFKC normalisation, so visually equal inputs match. */
@@ -21,15 +23,26 @@ export function createPasswordHasher (cost: Argon2Cost): PasswordHasher {
   const options = { type: argon2.argon2id as 2, ...cost }
   // A hash of a random secret with the current cost: verifying against it takes as long as a real check.
   let dummyHash: Promise<string> | undefined
+  let inFlight = 0
+  async function counted<T> (work: () => Promise<T>): Promise<T> {
+    inFlight += 1
+    try {
+      return await work()
+    } finally {
+      inFlight -= 1
+    }
+  }
   return {
-    hash: (password) => argon2.hash(normalizePassword(password), options),
-    verify: (hash, password) => argon2.verify(hash, normalizePassword(password)),
+    hash: (password) => counted(() => argon2.hash(normalizePassword(password), options)),
+    verify: (hash, password) => counted(() => argon2.verify(hash, normalizePassword(password))),
     async verifyDummy (password) {
       dummyHash ??= argon2.hash(randomBytes(32).toString('base64'), options)
-      await argon2.verify(await dummyHash, normalizePassword(password))
+      const hash = await dummyHash
+      await counted(() => argon2.verify(hash, normalizePassword(password)))
       return false
     },
-    needsRehash: (hash) => argon2.needsRehash(hash, options)
+    needsRehash: (hash) => argon2.needsRehash(hash, options),
+    get inFlight () { return inFlight }
   }
 }
 

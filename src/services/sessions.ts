@@ -1,9 +1,10 @@
 // Sessions (one per password login) and their refresh-token family: rotation, reuse detection, ending.
 import { createHash, randomBytes } from 'node:crypto'
-import { and, asc, eq, gt, isNull, lte, or, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, isNull, lte, or, sql, type SQL } from 'drizzle-orm'
 import type Database from 'better-sqlite3'
 import type { Db } from '../db/open.js'
 import { refreshTokens, sessions, users, type SessionRow, type UserRow } from '../db/schema.js'
+import { createAuditService, type AuditContext, type AuditService } from './audit.js'
 
 export type EndReason = 'logout' | 'logout_all' | 'revoked' | 'refresh_token_reuse' | 'deleted' | 'password_changed' | 'user_disabled'
 
@@ -29,7 +30,7 @@ export interface SessionView {
   current: boolean
 }
 
-export function createSessionsService (db: Db, options: SessionOptions) {
+export function createSessionsService (db: Db, options: SessionOptions, audit: AuditService = createAuditService(db)) {
   const ttlMs = options.refreshTtl * 1000
   const graceMs = options.reuseGrace * 1000
 
@@ -86,14 +87,15 @@ export function createSessionsService (db: Db, options: SessionOptions) {
     return token
   }
 
-  const createSession = sqlite.transaction((userId: number, meta: { userAgent?: string, ip?: string }, now: number) => {
+  const createSession = sqlite.transaction((userId: number, meta: AuditContext, now: number) => {
     const sessionId = Number(insertSession.run(
       userId, now, now, now + ttlMs, meta.userAgent?.slice(0, 512) ?? null, meta.ip ?? null
     ).lastInsertRowid)
+    audit.record({ type: 'login.succeeded', userId, sessionId, ip: meta.ip, userAgent: meta.userAgent }, now)
     return { sessionId, refreshToken: issueToken(sessionId, now) }
   })
 
-  const rotate = sqlite.transaction((token: string, now: Date): RefreshOutcome => {
+  const rotate = sqlite.transaction((token: string, meta: AuditContext, now: Date): RefreshOutcome => {
     const row = tokenWithSession.get(hashRefreshToken(token)) as unknown[] | undefined
     if (row === undefined) return { ok: false, reason: 'invalid' }
     const [storedId, storedCreatedAt, storedRotatedAt, sessionId, sessionEndedAt, sessionExpiresAt, lastRotatedTokenId] =
@@ -107,6 +109,10 @@ export function createSessionsService (db: Db, options: SessionOptions) {
       const concurrent = lastRotatedTokenId === storedId && t - storedRotatedAt <= graceMs
       if (!concurrent) {
         endForReuse.run(t, 'refresh_token_reuse', sessionId)
+        // The server acts here, not the user: whoever presented the token may be the thief.
+        const event = { userId: row[7] as number, sessionId, actorId: null, ip: meta.ip, userAgent: meta.userAgent }
+        audit.record({ ...event, type: 'token.reuse_detected' }, t)
+        audit.record({ ...event, type: 'session.ended', detail: { reason: 'refresh_token_reuse' } }, t)
         return { ok: false, reason: 'reused' }
       }
     } else {
@@ -116,10 +122,9 @@ export function createSessionsService (db: Db, options: SessionOptions) {
     return { ok: true, user: userFrom(row, 7), sessionId, refreshToken: issueToken(sessionId, t) }
   })
 
-  function end (where: ReturnType<typeof and>, reason: EndReason, now = new Date()): number {
-    return db.update(sessions).set({ endedAt: now, endReason: reason })
-      .where(and(isNull(sessions.endedAt), where)).run().changes
-  }
+  /** End the active sessions matching `where`, one `session.ended` event each, in one transaction. */
+  const end = (where: ReturnType<typeof and>, reason: EndReason, ctx: AuditContext = {}, now = new Date()): number =>
+    db.transaction((tx) => endSessions(tx, audit, where, reason, ctx, now))
 
   return {
     /** The user behind an access token, or undefined when the user or the session is no longer valid. */
@@ -129,7 +134,7 @@ export function createSessionsService (db: Db, options: SessionOptions) {
     },
 
     /** Start a session for a successful password grant; returns its first refresh token. */
-    create (userId: number, meta: { userAgent?: string, ip?: string }, now = new Date()): { sessionId: number, refreshToken: string } {
+    create (userId: number, meta: AuditContext, now = new Date()): { sessionId: number, refreshToken: string } {
       return createSession(userId, meta, now.getTime())
     },
 
@@ -138,8 +143,8 @@ export function createSessionsService (db: Db, options: SessionOptions) {
      * refreshes of one token are serialised: the first rotates, later ones within the grace period are
      * "two tabs" and get a sibling token, any other reuse ends the session.
      */
-    refresh (token: string, now = new Date()): RefreshOutcome {
-      return rotate.immediate(token, now)
+    refresh (token: string, meta: AuditContext = {}, now = new Date()): RefreshOutcome {
+      return rotate.immediate(token, meta, now)
     },
 
     /** The session a refresh token belongs to, whatever its state (for logout and revocation). */
@@ -147,12 +152,12 @@ export function createSessionsService (db: Db, options: SessionOptions) {
       return tokenByHash.get({ hash: hashRefreshToken(token) })?.session
     },
 
-    end: (sessionId: number, reason: EndReason): boolean => end(eq(sessions.id, sessionId), reason) > 0,
+    end: (sessionId: number, reason: EndReason, ctx?: AuditContext): boolean => end(eq(sessions.id, sessionId), reason, ctx) > 0,
 
-    endForUser: (userId: number, sessionId: number, reason: EndReason): boolean =>
-      end(and(eq(sessions.id, sessionId), eq(sessions.userId, userId)), reason) > 0,
+    endForUser: (userId: number, sessionId: number, reason: EndReason, ctx?: AuditContext): boolean =>
+      end(and(eq(sessions.id, sessionId), eq(sessions.userId, userId)), reason, ctx) > 0,
 
-    endAll: (userId: number, reason: EndReason): number => end(eq(sessions.userId, userId), reason),
+    endAll: (userId: number, reason: EndReason, ctx?: AuditContext): number => end(eq(sessions.userId, userId), reason, ctx),
 
     /** Active sessions of a user, oldest first. */
     listActive (userId: number, currentSessionId: number, now = new Date()): SessionView[] {
@@ -177,3 +182,18 @@ export function createSessionsService (db: Db, options: SessionOptions) {
 }
 
 export type SessionsService = ReturnType<typeof createSessionsService>
+
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
+
+/**
+ * Inside a transaction: end the active sessions matching `where` and record `session.ended` (with the
+ * reason) for each. Shared with the users service, which ends sessions as part of its own changes.
+ */
+export function endSessions (tx: Tx | Db, audit: AuditService, where: SQL | undefined, reason: EndReason, ctx: AuditContext, now = new Date()): number {
+  const ended = tx.update(sessions).set({ endedAt: now, endReason: reason })
+    .where(and(isNull(sessions.endedAt), where)).returning({ id: sessions.id, userId: sessions.userId }).all()
+  for (const s of ended) {
+    audit.record({ type: 'session.ended', userId: s.userId, sessionId: s.id, ...ctx, detail: { reason } }, now)
+  }
+  return ended.length
+}

@@ -3,7 +3,9 @@ import { and, asc, count, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/open.js'
 import { sessions, tasks, users, type UserRow } from '../db/schema.js'
 import { conflict, isUniqueViolation, Problem, unprocessable } from '../errors.js'
+import { createAuditService, type AuditContext, type AuditService } from './audit.js'
 import { checkPasswordPolicy, type PasswordHasher } from './passwords.js'
+import { endSessions } from './sessions.js'
 
 export type Role = 'user' | 'admin'
 
@@ -54,7 +56,7 @@ export function pageOf<T extends { id: number }> (rows: T[], limit: number): Pag
 /** `q` matches as a literal substring: %, _ and the escape character itself are escaped. */
 const likeLiteral = (q: string): string => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
-export function createUsersService (db: Db, hasher: PasswordHasher) {
+export function createUsersService (db: Db, hasher: PasswordHasher, audit: AuditService = createAuditService(db)) {
   const byLogin = db.select().from(users)
     .where(or(eq(lowerUsername, sql.placeholder('login')), eq(users.email, sql.placeholder('login'))))
     .prepare()
@@ -77,7 +79,7 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
 
     findByLogin: (login: string): UserRow | undefined => byLogin.get({ login: login.toLowerCase() }),
 
-    async register (input: { username: string, email: string, password: string, role?: Role }): Promise<UserRow> {
+    async register (input: { username: string, email: string, password: string, role?: Role }, ctx: AuditContext = {}): Promise<UserRow> {
       const email = input.email.toLowerCase()
       const problems = checkPasswordPolicy(input.password, '/password', { username: input.username, email })
       if (problems.length > 0) throw unprocessable(problems)
@@ -86,27 +88,37 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
         throw conflict(TAKEN)
       }
       const passwordHash = await hasher.hash(input.password)
-      return insertOrConflict(() => db.insert(users).values({
-        username: input.username,
-        email,
-        passwordHash,
-        role: input.role ?? 'user',
-        createdAt: new Date()
-      }).returning().get())
+      return insertOrConflict(() => db.transaction((tx) => {
+        const user = tx.insert(users).values({
+          username: input.username,
+          email,
+          passwordHash,
+          role: input.role ?? 'user',
+          createdAt: new Date()
+        }).returning().get()
+        audit.record({ type: 'user.registered', userId: user.id, ...ctx, detail: { role: user.role } }, user.createdAt)
+        return user
+      }))
     },
 
     /**
      * Check a login. The password is verified before the account's state is looked at, and an unknown
      * name costs a verify against a dummy hash, so neither answers nor timing reveal who exists.
      */
-    async verifyLogin (login: string, password: string): Promise<UserRow | undefined> {
+    async verifyLogin (login: string, password: string, ctx: AuditContext = {}): Promise<UserRow | undefined> {
+      // The one who typed is not known to be the account's owner: no actor. An unknown name is not
+      // recorded at all (it may be a password typed into the wrong field), only the address.
+      const failed = (userId: number | null, reason: string): undefined => {
+        audit.record({ type: 'login.failed', userId, ip: ctx.ip, userAgent: ctx.userAgent, actorId: null, detail: { reason } })
+        return undefined
+      }
       const user = byLogin.get({ login: login.toLowerCase() })
       if (user === undefined) {
         await hasher.verifyDummy(password)
-        return undefined
+        return failed(null, 'unknown_account')
       }
-      if (!await hasher.verify(user.passwordHash, password)) return undefined
-      if (user.disabled) return undefined
+      if (!await hasher.verify(user.passwordHash, password)) return failed(user.id, 'wrong_password')
+      if (user.disabled) return failed(user.id, 'disabled')
       if (hasher.needsRehash(user.passwordHash)) {
         const passwordHash = await hasher.hash(password)
         // Only over the hash that was verified: a password changed meanwhile must not be reverted.
@@ -115,23 +127,30 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
       }
       // The row was read before argon2 ran: the account may have been disabled or deleted since.
       const current = byId.get({ id: user.id })
-      return current === undefined || current.disabled ? undefined : current
+      if (current === undefined || current.disabled) return failed(user.id, current === undefined ? 'deleted' : 'disabled')
+      return current
     },
 
     async checkPassword (user: UserRow, password: string): Promise<boolean> {
       return await hasher.verify(user.passwordHash, password)
     },
 
-    update (user: UserRow, changes: { username?: string, email?: string }): UserRow {
+    update (user: UserRow, changes: { username?: string, email?: string }, ctx: AuditContext = {}): UserRow {
       const set: Partial<UserRow> = {}
       if (changes.username !== undefined) set.username = changes.username
       if (changes.email !== undefined) set.email = changes.email.toLowerCase()
       if (Object.keys(set).length === 0) return user
-      return insertOrConflict(() => db.update(users).set(set).where(eq(users.id, user.id)).returning().get()) ?? user
+      return insertOrConflict(() => db.transaction((tx) => {
+        const updated = tx.update(users).set(set).where(eq(users.id, user.id)).returning().get()
+        if (updated === undefined) return user
+        const detail = changed(user, updated, ['username', 'email'])
+        if (Object.keys(detail).length > 0) audit.record({ type: 'user.updated', userId: user.id, ...ctx, detail })
+        return updated
+      }))
     },
 
     /** Change the password and end every other session of the user, atomically. */
-    async changePassword (user: UserRow, current: string, next: string, keepSessionId: number): Promise<void> {
+    async changePassword (user: UserRow, current: string, next: string, keepSessionId: number, ctx: AuditContext = {}): Promise<void> {
       if (!await hasher.verify(user.passwordHash, current)) throw new Problem(403, 'Current password is incorrect')
       const problems = checkPasswordPolicy(next, '/new_password', { username: user.username, email: user.email })
       if (problems.length > 0) throw unprocessable(problems)
@@ -143,17 +162,21 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
         const stored = tx.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, user.id)).get()
         if (stored?.passwordHash !== user.passwordHash) throw conflict('The password was changed by another request; sign in again')
         tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)).run()
-        tx.update(sessions).set({ endedAt: now, endReason: 'password_changed' })
-          .where(and(eq(sessions.userId, user.id), isNull(sessions.endedAt), sql`${sessions.id} <> ${keepSessionId}`)).run()
+        audit.record({ type: 'password.changed', userId: user.id, sessionId: keepSessionId, ...ctx }, now)
+        endSessions(tx, audit, and(eq(sessions.userId, user.id), sql`${sessions.id} <> ${keepSessionId}`), 'password_changed', ctx, now)
       }, { behavior: 'immediate' })
     },
 
     /** Delete a user; tasks, sessions and refresh tokens go with it (ON DELETE CASCADE). */
-    remove (userId: number): void {
+    remove (userId: number, ctx: AuditContext = {}): void {
       db.transaction((tx) => {
         const target = tx.select().from(users).where(eq(users.id, userId)).get()
         if (target === undefined) return
         if (target.role === 'admin' && !target.disabled && activeAdmins() <= 1) throw lastAdmin()
+        const now = new Date()
+        endSessions(tx, audit, eq(sessions.userId, userId), 'deleted', ctx, now)
+        // The row goes; the event keeps who it was (audit_events has no foreign key, see src/db/schema.ts).
+        audit.record({ type: 'user.deleted', userId, ...ctx, detail: { username: target.username, role: target.role } }, now)
         // Explicit deletes document intent; the foreign keys would cascade anyway.
         tx.delete(tasks).where(eq(tasks.userId, userId)).run()
         tx.delete(sessions).where(eq(sessions.userId, userId)).run()
@@ -162,7 +185,7 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
     },
 
     /** Admin changes; the last active admin can be neither demoted nor disabled. */
-    adminUpdate (userId: number, changes: { role?: Role, disabled?: boolean }): UserRow | undefined {
+    adminUpdate (userId: number, changes: { role?: Role, disabled?: boolean }, ctx: AuditContext = {}): UserRow | undefined {
       return db.transaction((tx) => {
         const target = tx.select().from(users).where(eq(users.id, userId)).get()
         if (target === undefined) return undefined
@@ -173,9 +196,14 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
         if (changes.disabled !== undefined) set.disabled = changes.disabled
         if (Object.keys(set).length === 0) return target
         const updated = tx.update(users).set(set).where(eq(users.id, userId)).returning().get()
+        const detail = changed(target, updated, ['role', 'disabled'])
+        const now = new Date()
+        if (Object.keys(detail).length > 0) {
+          const targetWasAdmin = target.role === 'admin' && !target.disabled
+          audit.record({ type: 'user.updated', userId, ...ctx, detail: { ...detail, target_was_admin: targetWasAdmin } }, now)
+        }
         if (changes.disabled === true && !target.disabled) {
-          tx.update(sessions).set({ endedAt: new Date(), endReason: 'user_disabled' })
-            .where(and(eq(sessions.userId, userId), isNull(sessions.endedAt))).run()
+          endSessions(tx, audit, eq(sessions.userId, userId), 'user_disabled', ctx, now)
         }
         return updated
       }, { behavior: 'immediate' })
@@ -205,6 +233,11 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
 
     countActiveAdmins: activeAdmins
   }
+}
+
+/** `{ field: { from, to } }` for each of `fields` that differs between two versions of a row. */
+function changed<K extends keyof UserRow> (before: UserRow, after: UserRow, fields: K[]): Record<string, { from: UserRow[K], to: UserRow[K] }> {
+  return Object.fromEntries(fields.filter((f) => before[f] !== after[f]).map((f) => [f, { from: before[f], to: after[f] }]))
 }
 
 const lastAdmin = () => conflict('Cannot demote, disable or delete the last active admin')

@@ -3,6 +3,7 @@ import Fastify from 'fastify'
 import configPlugin from '../../plugins/config.js'
 import dbPlugin from '../../plugins/db.js'
 import errorsPlugin from '../../plugins/errors.js'
+import auditPlugin from '../../plugins/audit.js'
 import servicesPlugin from '../../plugins/services.js'
 import authPlugin from '../../plugins/auth.js'
 import { testConfig } from '../helper.js'
@@ -13,6 +14,7 @@ t.test('auth plugin on a bare Fastify: sign, authenticate, requireAdmin', async 
   await app.register(configPlugin, { config: testConfig(t) })
   await app.register(errorsPlugin)
   await app.register(dbPlugin)
+  await app.register(auditPlugin)
   await app.register(servicesPlugin)
   await app.register(authPlugin)
   app.get('/me', { onRequest: app.authenticate }, async (request) => ({ id: request.account.id, sid: request.sessionId }))

@@ -2,6 +2,7 @@ import t from 'tap'
 import Fastify from 'fastify'
 import configPlugin from '../../plugins/config.js'
 import dbPlugin from '../../plugins/db.js'
+import auditPlugin from '../../plugins/audit.js'
 import servicesPlugin from '../../plugins/services.js'
 import { testConfig } from '../helper.js'
 
@@ -9,6 +10,7 @@ t.test('services plugin decorates the services and purges on its timer until clo
   const app = Fastify({ logger: false })
   await app.register(configPlugin, { config: testConfig(t, { SESSION_PURGE_INTERVAL: 1 }) })
   await app.register(dbPlugin)
+  await app.register(auditPlugin)
   await app.register(servicesPlugin)
   await app.ready()
   for (const name of ['passwords', 'users', 'sessions', 'tasks'] as const) t.ok(app[name], name)

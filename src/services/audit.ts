@@ -1,0 +1,158 @@
+// The audit trail: one synchronous `record` that runs inside the caller's SQLite transaction, newest-first
+// pages of events, retention, and the warn log line for the events a human should look at.
+import { and, desc, eq, lt, lte, type SQL } from 'drizzle-orm'
+import type Database from 'better-sqlite3'
+import type { Db } from '../db/open.js'
+import { auditEvents, type AuditEventRow } from '../db/schema.js'
+import { decodeCursor, pageOf, type Page } from './users.js'
+
+/** Every event type of the contract (API.md "Audit log"), in the order it lists them. */
+export const AUDIT_EVENT_TYPES = [
+  'user.registered',
+  'login.succeeded',
+  'login.failed',
+  'login.throttled',
+  'token.reuse_detected',
+  'session.ended',
+  'password.changed',
+  'password.reset_requested',
+  'password.reset',
+  'email.verification_sent',
+  'email.verified',
+  'totp.enabled',
+  'totp.disabled',
+  'user.updated',
+  'user.deleted',
+  'keys.rotated'
+] as const
+
+export type AuditEventType = typeof AUDIT_EVENT_TYPES[number]
+
+/**
+ * Who caused a change and from where, passed from the route (request.auditContext) into the services.
+ * `actorId` undefined means "the user the event is about, acting on their own account"; `null` means
+ * no account acted (the CLI, the server itself).
+ */
+export interface AuditContext {
+  ip?: string | null
+  userAgent?: string | null
+  actorId?: number | null
+}
+
+export interface AuditEvent extends AuditContext {
+  type: AuditEventType
+  userId?: number | null
+  sessionId?: number | null
+  detail?: Record<string, unknown>
+}
+
+export interface AuditEventView {
+  id: number
+  at: string
+  type: AuditEventType
+  user_id: number | null
+  actor_id: number | null
+  session_id: number | null
+  ip: string | null
+  user_agent: string | null
+  detail: Record<string, unknown>
+}
+
+export interface AuditFilter { userId?: number, type?: AuditEventType, limit: number, cursor?: string }
+
+/** What the audit service needs of a logger (pino's signature). */
+export interface WarnLogger { warn (obj: object, msg: string): void }
+
+// A detail key that names a credential is a bug in the caller: the event (and with it the change, since
+// both share a transaction) is refused rather than stored. Values are the caller's to keep clean; keys
+// are what a careless `detail: { ...body }` would leak.
+const SECRET_KEY = /(^|_)(passwords?|(access|refresh|reset|verify)?_?tokens?|secrets?|codes?|hash(es)?|otp|totp_code)($|_)/i
+
+function assertNoSecrets (detail: Record<string, unknown>, path = 'detail'): void {
+  for (const [key, value] of Object.entries(detail)) {
+    if (SECRET_KEY.test(key)) throw new TypeError(`audit event ${path}.${key}: credentials are never recorded`)
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) assertNoSecrets(value as Record<string, unknown>, `${path}.${key}`)
+  }
+}
+
+const MAX_USER_AGENT = 512
+
+/** The sentence of the warn log line for events a human should look at, or undefined for the others. */
+export function securityAlert (event: AuditEvent): string | undefined {
+  switch (event.type) {
+    case 'token.reuse_detected': return 'Refresh token reuse detected: the session was revoked (possible token theft)'
+    case 'login.throttled': return 'Login throttle engaged for an account name after repeated failures'
+    case 'user.updated': {
+      const d = event.detail ?? {}
+      const role = d.role as { from?: string, to?: string } | undefined
+      const disabled = d.disabled as { to?: boolean } | undefined
+      if (role?.from === 'admin' && role.to !== 'admin') return 'An admin was demoted'
+      if (d.target_was_admin === true && disabled?.to === true) return 'An admin was disabled'
+      return undefined
+    }
+    default: return undefined
+  }
+}
+
+const toView = (row: AuditEventRow): AuditEventView => ({
+  id: row.id,
+  at: row.at.toISOString(),
+  type: row.type as AuditEventType,
+  user_id: row.userId,
+  actor_id: row.actorId,
+  session_id: row.sessionId,
+  ip: row.ip,
+  user_agent: row.userAgent,
+  detail: JSON.parse(row.detail) as Record<string, unknown>
+})
+
+export function createAuditService (db: Db, log?: WarnLogger) {
+  // Raw prepared statement on the same better-sqlite3 connection as every other write: `record` is
+  // synchronous, so called inside `sqlite.transaction(...)` or `db.transaction(...)` it commits or rolls
+  // back with the change it records.
+  const sqlite = (db as Db & { $client: Database.Database }).$client
+  const insert = sqlite.prepare(
+    'INSERT INTO audit_events (at, type, user_id, actor_id, session_id, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
+  )
+
+  return {
+    /** Write one event; call it inside the transaction of the change it records. Returns the event id. */
+    record (event: AuditEvent, now: Date | number = Date.now()): number {
+      const detail = event.detail ?? {}
+      assertNoSecrets(detail)
+      const at = typeof now === 'number' ? now : now.getTime()
+      const userId = event.userId ?? null
+      const actorId = event.actorId === undefined ? userId : event.actorId
+      const id = Number(insert.run(
+        at, event.type, userId, actorId, event.sessionId ?? null, event.ip ?? null,
+        event.userAgent?.slice(0, MAX_USER_AGENT) ?? null, JSON.stringify(detail)
+      ).lastInsertRowid)
+      const alert = log === undefined ? undefined : securityAlert(event)
+      if (alert !== undefined) {
+        // Ids and the address only: the detail may hold an email address, and never goes to the log.
+        log!.warn({ audit: { id, type: event.type, user_id: userId, actor_id: actorId, session_id: event.sessionId ?? null, ip: event.ip ?? null } }, alert)
+      }
+      return id
+    },
+
+    /** Events newest first (keyset on id, descending), optionally one user's or one type's. */
+    list ({ userId, type, limit, cursor }: AuditFilter): Page<AuditEventView> {
+      // decodeCursor reads "no cursor" as 0; going down from the newest, that means no upper bound.
+      const before = decodeCursor(cursor)
+      const filters: SQL[] = []
+      if (before > 0) filters.push(lt(auditEvents.id, before))
+      if (userId !== undefined) filters.push(eq(auditEvents.userId, userId))
+      if (type !== undefined) filters.push(eq(auditEvents.type, type))
+      const rows = db.select().from(auditEvents).where(and(...filters)).orderBy(desc(auditEvents.id)).limit(limit + 1).all()
+      const page = pageOf(rows, limit)
+      return { items: page.items.map(toView), next_cursor: page.next_cursor }
+    },
+
+    /** Delete events older than `retentionDays` days (0: every event up to now). Returns how many. */
+    purge (retentionDays: number, now = Date.now()): number {
+      return db.delete(auditEvents).where(lte(auditEvents.at, new Date(now - retentionDays * 86_400_000))).run().changes
+    }
+  }
+}
+
+export type AuditService = ReturnType<typeof createAuditService>
