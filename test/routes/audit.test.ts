@@ -1,6 +1,6 @@
 // The audit log through HTTP: every event type from the action that causes it (with its ids), atomicity,
 // access control, newest-first pagination and filters, retention, the warn log line, and no secrets.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Writable } from 'node:stream'
 import { buildApp, logRedactPaths } from '../../src/app.js'
 import type { App } from '../../src/app.js'
@@ -34,7 +34,7 @@ async function pages (app: App, url: string, headers: Record<string, string>, qu
 }
 
 /** An app whose pino output (warn and above) is collected as parsed lines. */
-async function loggedApp (t: Parameters<Parameters<typeof t.test>[1]>[0], overrides: Record<string, string | number> = {}) {
+async function loggedApp (t: Test, overrides: Record<string, string | number> = {}) {
   const lines: Array<Record<string, unknown>> = []
   let raw = ''
   const stream = new Writable({
