@@ -4,6 +4,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { STATUS_CODES } from 'node:http'
 import { OAuthError, Problem, type FieldError } from '../src/errors.js'
 import { PASSWORD_MAX } from '../src/services/passwords.js'
+import { STORAGE_RETRY_AFTER, storageFault } from '../src/db/faults.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -37,16 +38,6 @@ export function fieldErrors (errors: AjvError[]): FieldError[] {
       ? `must be at most ${PASSWORD_MAX} characters`
       : describe(e)
   }))
-}
-
-const STORAGE_UNAVAILABLE = /^SQLITE_(READONLY|FULL|BUSY|LOCKED|IOERR|CANTOPEN)/
-
-/** The SQLite error code, also when an ORM wrapped the driver's error (drizzle's DrizzleQueryError keeps it in `cause`). */
-function sqliteCode (err: unknown): string | undefined {
-  for (let e = err as { code?: unknown, cause?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 5; e = e.cause as typeof e, depth++) {
-    if (typeof e.code === 'string' && e.code.startsWith('SQLITE_')) return e.code
-  }
-  return undefined
 }
 
 /**
@@ -122,10 +113,16 @@ export default fp(async (app) => {
       return send(request, reply, oauth ? 400 : 422,
         `The request is invalid: ${errors.map((e) => `${e.field || '/'} ${e.message}`).join('; ')}`, { errors })
     }
-    const code = sqliteCode(err)
-    if (code !== undefined && STORAGE_UNAVAILABLE.test(code)) {
+    const fault = storageFault(err)
+    if (fault === 'unavailable') {
       request.log.error({ err: loggable(err) }, 'storage unavailable')
-      return send(request, reply, 503, 'The database cannot accept writes right now; try again later')
+      return send(request, reply, 503, 'The database cannot accept writes right now; try again later',
+        { headers: { 'retry-after': String(STORAGE_RETRY_AFTER) } })
+    }
+    // A constraint no service translated (a row deleted meanwhile, a race on a unique key): a conflict, not a bug.
+    if (fault === 'constraint') {
+      request.log.warn({ err: loggable(err) }, 'constraint violation')
+      return send(request, reply, 409, 'The request conflicts with the current state of the data; reload and try again')
     }
     const status = err.statusCode ?? 500
     if (status >= 400 && status < 500) {

@@ -86,13 +86,14 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
         throw conflict(TAKEN)
       }
       const passwordHash = await hasher.hash(input.password)
+      // .all(), never .get(), on a write: see eslint.config.js (a COMMIT failure is lost by get()).
       return insertOrConflict(() => db.insert(users).values({
         username: input.username,
         email,
         passwordHash,
         role: input.role ?? 'user',
         createdAt: new Date()
-      }).returning().get())
+      }).returning().all()[0])
     },
 
     /**
@@ -127,7 +128,7 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
       if (changes.username !== undefined) set.username = changes.username
       if (changes.email !== undefined) set.email = changes.email.toLowerCase()
       if (Object.keys(set).length === 0) return user
-      return insertOrConflict(() => db.update(users).set(set).where(eq(users.id, user.id)).returning().get()) ?? user
+      return insertOrConflict(() => db.update(users).set(set).where(eq(users.id, user.id)).returning().all()[0]) ?? user
     },
 
     /** Change the password and end every other session of the user, atomically. */
@@ -172,7 +173,7 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
         if (changes.role !== undefined) set.role = changes.role
         if (changes.disabled !== undefined) set.disabled = changes.disabled
         if (Object.keys(set).length === 0) return target
-        const updated = tx.update(users).set(set).where(eq(users.id, userId)).returning().get()
+        const [updated] = tx.update(users).set(set).where(eq(users.id, userId)).returning().all()
         if (changes.disabled === true && !target.disabled) {
           tx.update(sessions).set({ endedAt: new Date(), endReason: 'user_disabled' })
             .where(and(eq(sessions.userId, userId), isNull(sessions.endedAt))).run()
