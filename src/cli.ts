@@ -8,7 +8,7 @@ import { dataDirectory, openDatabase } from './db/open.js'
 import { users } from './db/schema.js'
 import { Problem } from './errors.js'
 import { packageVersion as version } from './paths.js'
-import { addKey, listKeys, retireKey } from './services/keys.js'
+import { addKey, KeyFileError, listKeys, retireKey } from './services/keys.js'
 import { createPasswordHasher } from './services/passwords.js'
 import { createUsersService, type Role } from './services/users.js'
 
@@ -208,6 +208,7 @@ async function main (argv: string[]): Promise<void> {
 function explain (err: unknown): string | undefined {
   if (err instanceof ConfigError) return err.message
   if (err instanceof UsageError) return err.message
+  if (err instanceof KeyFileError) return err.message
   if (err instanceof Problem) {
     return err.errors?.length ? err.errors.map((e) => `${e.field.slice(1)} ${e.message}`).join('; ') : err.detail
   }

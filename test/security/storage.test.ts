@@ -42,7 +42,9 @@ t.test('read-only database (PRAGMA query_only): writes 503, reads keep working',
   isProblem503(t, await app.inject({ method: 'PATCH', url: '/users/me', headers: user.auth, payload: { email: 'new@example.com' } }), 'users/me PATCH')
 
   t.equal((await app.inject({ url: '/health' })).statusCode, 200, '/health')
-  t.equal((await app.inject({ url: '/ready' })).statusCode, 200, '/ready (the database still answers reads)')
+  const ready = await app.inject({ url: '/ready' })
+  isProblem503(t, ready, '/ready (reads answer, but the write probe fails)')
+  t.equal(ready.headers['retry-after'], '5', '/ready: Retry-After')
   const me = await app.inject({ url: '/users/me', headers: user.auth })
   t.equal(me.statusCode, 200, '/users/me')
   const tasks = await app.inject({ url: '/tasks', headers: user.auth })
