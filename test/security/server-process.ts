@@ -39,7 +39,7 @@ export async function startServer (t: Test, databasePath: string, cwd: string, e
   child.stdout!.on('data', (d: Buffer) => { output += String(d) })
   child.stderr!.on('data', (d: Buffer) => { output += String(d) })
   const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within 30 s:\n${output}`)), 30_000)
+    const timer = setTimeout(() => reject(new Error(`server did not start within 90 s:\n${output}`)), 90_000)
     const onData = () => {
       const match = /serving on (http:\/\/[^\s]+)/.exec(output)
       if (match !== null) { clearTimeout(timer); resolve(match[1]) }
@@ -64,6 +64,9 @@ export async function runCli (args: string[], env: Record<string, string>, cwd: 
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += String(d) })
   child.stderr.on('data', (d: Buffer) => { stderr += String(d) })
+  // A command expected to fail must not keep the test waiting if it starts serving instead.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
+  clearTimeout(timer)
   return { code, stdout, stderr }
 }

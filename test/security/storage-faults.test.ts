@@ -17,6 +17,8 @@ const ROUTES = ['register', 'login', 'refresh', 'logout', 'password change', 'PO
 type Route = typeof ROUTES[number]
 type Check = (db: Database.Database) => boolean | Promise<boolean>
 
+// Real processes on a machine that may be busy: well above tap's default 120 s per file.
+t.setTimeout(600_000)
 const hashToken = (token: string) => createHash('sha256').update(token).digest('base64url')
 
 /** What the clients were told: every 2xx with a way to find the write again, every refusal, every wrong answer. */
@@ -43,7 +45,7 @@ class Ledger {
   }
 }
 
-interface Client { base: string, ledger: Ledger, stop: () => boolean }
+interface Client { base: string, ledger: Ledger }
 
 async function call (base: string, method: string, path: string, body?: unknown, token?: string, formBody?: Record<string, string>): Promise<Response> {
   const headers: Record<string, string> = {}
@@ -72,16 +74,20 @@ async function account (base: string, name: string): Promise<Account> {
 
 /** One worker per write route, each on its own account so that the expected final state is known. */
 async function setUpWorkers (base: string, tag: string) {
-  const [tasker, patcher, deleter, profile, loginer, refresher, logouter, changer] =
-    await Promise.all(['t', 'p', 'd', 'm', 'l', 'r', 'o', 'c'].map((w) => account(base, `${tag}_${w}`)))
-  const patched = await (await call(base, 'POST', '/tasks', { title: 'to patch' }, patcher.access)).json() as { id: number }
+  const [tasker, patcher, deleter, loginer, refresher, logouter, changer] =
+    await Promise.all(['t', 'p', 'd', 'l', 'r', 'o', 'c'].map((w) => account(base, `${tag}_${w}`)))
+  // Each acknowledged PATCH and DELETE gets a target of its own, so a lost one cannot hide behind a later one.
+  const newTask = async (owner: Account, title: string) => ((await (await call(base, 'POST', '/tasks', { title }, owner.access)).json()) as { id: number }).id
+  const toPatch: number[] = []
   const doomed: number[] = []
-  for (let i = 0; i < 120; i++) doomed.push(((await (await call(base, 'POST', '/tasks', { title: `doomed ${i}` }, deleter.access)).json()) as { id: number }).id)
+  for (let i = 0; i < 200; i++) {
+    toPatch.push(await newTask(patcher, `to patch ${i}`))
+    doomed.push(await newTask(deleter, `doomed ${i}`))
+  }
+  const profiles: Account[] = []
+  for (let i = 0; i < 100; i += 10) profiles.push(...await Promise.all(Array.from({ length: 10 }, (_, j) => account(base, `${tag}_m${i + j}`))))
   let serial = 0
   const next = () => ++serial
-
-  const lastPatch = { title: 'to patch' }
-  const lastEmail = { email: `${profile.username}@example.com` }
 
   const workers: Record<Route, (c: Client) => Promise<void>> = {
     register: async ({ base, ledger }) => {
@@ -101,21 +107,24 @@ async function setUpWorkers (base: string, tag: string) {
       })
     },
     'PATCH /tasks/{id}': async ({ base, ledger }) => {
+      const id = toPatch[0]
+      if (id === undefined) { await sleep(20); return }
       const title = `patched ${next()}`
-      const res = await call(base, 'PATCH', `/tasks/${patched.id}`, { title }, patcher.access)
-      // Each acknowledged patch is there when it is the last acknowledged one and stored (a later one replaced it).
-      if (await ledger.answer('PATCH /tasks/{id}', res, () => (db) => db.prepare('SELECT title FROM tasks WHERE id = ?').pluck().get(patched.id) === lastPatch.title)) lastPatch.title = title
+      const res = await call(base, 'PATCH', `/tasks/${id}`, { title, done: true }, patcher.access)
+      if (await ledger.answer('PATCH /tasks/{id}', res, () => (db) => db.prepare('SELECT title FROM tasks WHERE id = ? AND done = 1').pluck().get(id) === title)) toPatch.shift()
     },
     'DELETE /tasks/{id}': async ({ base, ledger }) => {
       const id = doomed[0]
-      if (id === undefined) return
+      if (id === undefined) { await sleep(20); return }
       const res = await call(base, 'DELETE', `/tasks/${id}`, undefined, deleter.access)
       if (await ledger.answer('DELETE /tasks/{id}', res, () => (db) => db.prepare('SELECT count(*) FROM tasks WHERE id = ?').pluck().get(id) === 0)) doomed.shift()
     },
     'PATCH /users/me': async ({ base, ledger }) => {
+      const profile = profiles[0]
+      if (profile === undefined) { await sleep(20); return }
       const email = `${profile.username}+${next()}@example.com`
       const res = await call(base, 'PATCH', '/users/me', { email }, profile.access)
-      if (await ledger.answer('PATCH /users/me', res, () => (db) => db.prepare('SELECT email FROM users WHERE id = ?').pluck().get(profile.id) === lastEmail.email)) lastEmail.email = email
+      if (await ledger.answer('PATCH /users/me', res, () => (db) => db.prepare('SELECT email FROM users WHERE id = ?').pluck().get(profile.id) === email)) profiles.shift()
     },
     login: async ({ base, ledger }) => {
       const res = await call(base, 'POST', '/auth/token', undefined, undefined, { username: loginer.username, password: PASSWORD })
@@ -175,12 +184,11 @@ async function faultRun (t: Test, dir: string, tag: string, fault: () => void, r
   let server: ServerProcess = await startServer(t, databasePath, tmpdir())
   const ledger = new Ledger()
   const workers = await setUpWorkers(server.base, tag)
-  let stopping = false
-  const client: Client = { base: server.base, ledger, stop: () => stopping }
+  const run = { stopping: false }
   const loops = ROUTES.map(async (route) => {
-    while (!stopping) {
+    while (!run.stopping) {
       try {
-        await workers[route](client)
+        await workers[route]({ base: server.base, ledger })
       } catch (err) {
         ledger.wrong.push(`${route}: ${(err as Error).message}`)
         await sleep(50)
@@ -189,7 +197,7 @@ async function faultRun (t: Test, dir: string, tag: string, fault: () => void, r
   })
   const readiness: Array<{ at: number, status: number, retryAfter: string | null }> = []
   const poller = (async () => {
-    while (!stopping) {
+    while (!run.stopping) {
       const res = await fetch(`${server.base}/ready`)
       readiness.push({ at: Date.now(), status: res.status, retryAfter: res.headers.get('retry-after') })
       await res.arrayBuffer()
@@ -214,7 +222,7 @@ async function faultRun (t: Test, dir: string, tag: string, fault: () => void, r
   await until(() => readiness.some((r) => r.at > timeline.restore! && r.status === 200), 20_000)
   timeline.up = readiness.find((r) => r.at > timeline.restore! && r.status === 200)?.at
   await until(() => ledger.ackedIn.after >= 20, 10_000)
-  stopping = true
+  run.stopping = true
   await Promise.all([...loops, poller])
 
   const during = readiness.filter((r) => r.at > timeline.fault && r.at < timeline.restore!)
