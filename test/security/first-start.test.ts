@@ -9,9 +9,9 @@ import { PASSWORD, tempDir } from '../helper.js'
 import { startServer, stopServer } from './server-process.js'
 
 const ROUNDS = 3
+const SERVERS = 3
 // Real processes on a machine that may be busy: well above tap's default 120 s per file.
 t.setTimeout(600_000)
-const SERVERS = 3
 
 t.test(`${SERVERS} servers started at once on an empty data directory, ${ROUNDS} times`, async (t) => {
   const migrations = readdirSync(migrationsFolder).filter((f) => f.endsWith('.sql')).length
