@@ -65,7 +65,7 @@ export async function runCli (args: string[], env: Record<string, string>, cwd: 
   child.stdout.on('data', (d: Buffer) => { stdout += String(d) })
   child.stderr.on('data', (d: Buffer) => { stderr += String(d) })
   // A command expected to fail must not keep the test waiting if it starts serving instead.
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000)
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
   clearTimeout(timer)
   return { code, stdout, stderr }
