@@ -94,9 +94,11 @@ export function fieldErrors (errors: AjvError[]): FieldError[] {
       const branches = branchesOf(e)
       const consts = branches.filter((b) => b.keyword === 'const').map((b) => b.params.allowedValue)
       const types = branches.filter((b) => b.keyword === 'type').map((b) => String(b.params.type))
-      message = consts.length > 0 && consts.length === branches.length
-        ? `must be one of ${oneOfList(consts)}`
-        : types.length > 0 && types.length === branches.length ? `must be ${typeName(types.join(','))}` : 'is not valid'
+      const simple = branches.every((b) => b.keyword === 'const' || b.keyword === 'type')
+      // A TypeBox Literal is `{ type, const }`: a wrong type fails both, so the constants are the list.
+      message = simple && consts.length > 0
+        ? `must be one of ${oneOfList([...new Set(consts)])}`
+        : simple && types.length > 0 ? `must be ${typeName([...new Set(types)].join(','))}` : 'is not valid'
     } else if (e.keyword === 'maxLength' && PASSWORD_FIELD.test(e.instancePath)) {
       message = `must be at most ${PASSWORD_MAX} characters`
     } else {

@@ -3,17 +3,18 @@
 import type { FastifyRequest } from 'fastify'
 
 const REDACTED = '[redacted]'
-// A name is kept only when it looks like a parameter name; anything else could be a bare secret (`?eyJhbGci…`).
-const PARAMETER_NAME = /^[A-Za-z_][A-Za-z0-9_.[\]-]{0,39}$/
+// A name is kept only in a `name=value` pair and when it looks like a parameter name: a bare `?eyJhbGci…`
+// or an odd name could itself be the secret.
+const PARAMETER_NAME = /^[A-Za-z_][A-Za-z0-9_[\]-]{0,31}$/
 
-/** The URL with every query value (and every name that does not look like one) replaced by [redacted]. */
+/** The URL with every query value (and every name that may not be one) replaced by [redacted]. */
 export function redactQueryValues (url: string): string {
   const q = url.indexOf('?')
   if (q === -1) return url
   const pairs = url.slice(q + 1).split('&').filter((pair) => pair !== '').map((pair) => {
     const eq = pair.indexOf('=')
-    const name = eq === -1 ? pair : pair.slice(0, eq)
-    return PARAMETER_NAME.test(name) ? `${name}=${REDACTED}` : REDACTED
+    const name = pair.slice(0, eq)
+    return eq > 0 && PARAMETER_NAME.test(name) ? `${name}=${REDACTED}` : REDACTED
   })
   return `${url.slice(0, q)}?${pairs.join('&')}`
 }
