@@ -17,6 +17,8 @@ import adminRoutes from './routes/admin.js'
 import taskRoutes from './routes/tasks.js'
 import wellKnownRoutes from './routes/well-known.js'
 import healthRoutes from './routes/health.js'
+import tutorialRoutes from './routes/tutorials.js'
+import { logSerializers } from './log.js'
 
 export interface BuildOptions {
   logger?: FastifyServerOptions['logger']
@@ -29,9 +31,11 @@ export const logRedactPaths = [
 ]
 
 export async function buildApp (config: Config, options: BuildOptions = {}) {
+  // 'silent' means no logger at all: a per-request child logger with redaction costs ~15 µs.
+  const logger = options.logger ?? (config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL })
   const app = Fastify({
-    // 'silent' means no logger at all: a per-request child logger with redaction costs ~15 µs.
-    logger: options.logger ?? (config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL, redact: logRedactPaths }),
+    // Whatever logger a caller passes, it redacts secrets and query values (src/log.ts).
+    logger: typeof logger === 'object' ? { redact: logRedactPaths, ...logger, serializers: { ...logSerializers, ...logger.serializers } } : logger,
     // One trusted hop: request.ip is the address our proxy appended to X-Forwarded-For, not the
     // first entry, which the client writes (prepending random ones would dodge the rate limit).
     trustProxy: config.TRUST_PROXY ? (_address: string, hop: number) => hop < 1 : false,
@@ -65,6 +69,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(userRoutes)
   await app.register(adminRoutes)
   await app.register(taskRoutes)
+  await app.register(tutorialRoutes)
   return app
 }
 

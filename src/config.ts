@@ -24,7 +24,8 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 60, description: 'Requests a minute per IP on /auth/token, /auth/register, /auth/refresh (0 = off)' }),
   LOGIN_THROTTLE_AFTER: Type.Integer({ minimum: 0, default: 5, description: 'Failed logins for one name before delays begin (0 = off)' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed by CORS (empty = CORS off)' }),
-  SESSION_PURGE_INTERVAL: Type.Integer({ minimum: 0, default: 3600, description: 'Seconds between purges of ended and expired sessions (0 = never)' })
+  SESSION_PURGE_INTERVAL: Type.Integer({ minimum: 0, default: 3600, description: 'Seconds between purges of ended and expired sessions (0 = never)' }),
+  TUTORIAL_ROUTES: Type.Boolean({ default: true, description: 'Serve the FastAPI tutorials\' paths (/token, /auth/login, /users/signup, /secure-data, /admin/dashboard) as aliases' })
 })
 
 export type Config = Static<typeof ConfigSchema> & { JWT_ISSUER: string }
@@ -59,10 +60,13 @@ export function parseConfig (env: Record<string, unknown>): Config {
   }
   const TRUE = ['1', 'true', 'yes', 'on']
   const FALSE = ['0', 'false', 'no', 'off']
-  if (typeof input.TRUST_PROXY === 'string') {
-    const v = input.TRUST_PROXY.toLowerCase()
-    if (TRUE.includes(v)) input.TRUST_PROXY = true
-    else if (FALSE.includes(v)) input.TRUST_PROXY = false
+  // Every boolean variable reads the same words (TRUST_PROXY=yes, TUTORIAL_ROUTES=off, …).
+  for (const [key, schema] of Object.entries(ConfigSchema.properties)) {
+    const raw = input[key]
+    if (schema.type !== 'boolean' || typeof raw !== 'string') continue
+    const v = raw.toLowerCase()
+    if (TRUE.includes(v)) input[key] = true
+    else if (FALSE.includes(v)) input[key] = false
   }
   const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, input)) as Record<string, unknown>
   const problems: string[] = []

@@ -1,8 +1,8 @@
 // /auth: registration, the OAuth2 token endpoint (password and refresh grants), refresh, logout, revocation.
 import formbody from '@fastify/formbody'
-import { Type } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import type { UserRow } from '../db/schema.js'
 import { notAuthenticated, OAuthError, Problem, unprocessable } from '../errors.js'
 import { LoginThrottle } from '../services/login-throttle.js'
@@ -10,6 +10,8 @@ import { toPublicUser } from '../services/users.js'
 import {
   bearer, Email, NewPassword, NoContent, oauthErrors, problems, TokenResponse, Username, UserResponse
 } from '../schemas/common.js'
+import { refuseQueryCredentials } from './oauth-query.js'
+import { aliasDocs, signupOptions, tokenAliases } from './tutorials.js'
 
 const AUTH_BODY_LIMIT = 16 * 1024
 
@@ -42,7 +44,7 @@ const LogoutBody = Type.Object({
 })
 
 const RevokeBody = Type.Object({
-  token: FormField('The refresh or access token to revoke'),
+  token: Type.String({ maxLength: 1024, description: 'The refresh or access token to revoke' }),
   token_type_hint: FormField('`refresh_token` or `access_token`; a hint only', ['refresh_token'])
 }, { description: 'application/x-www-form-urlencoded (RFC 7009)' })
 
@@ -67,6 +69,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   const clientMeta = (request: FastifyRequest) => ({ userAgent: request.headers['user-agent'], ip: request.ip })
 
+  // One handler for /auth/register and its tutorial alias /users/signup (src/routes/tutorials.ts).
+  async function registerUser (request: FastifyRequest<{ Body: Static<typeof RegisterBody> }>, reply: FastifyReply) {
+    const user = await app.users.register(request.body)
+    return reply.code(201).header('location', `/users/${user.id}`).send(toPublicUser(user))
+  }
+  const registerResponses = { 201: UserResponse, ...problems(400, 409, 413, 415, 422, 429) }
+
   app.post('/auth/register', {
     config: { rateLimit },
     schema: {
@@ -74,31 +83,21 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Register a new user',
       description: 'Creates an account with role `user`. The password is stored as argon2id only.',
       body: RegisterBody,
-      response: { 201: UserResponse, ...problems(400, 409, 413, 415, 422, 429) }
+      response: registerResponses
     }
-  }, async (request, reply) => {
-    const user = await app.users.register(request.body)
-    return reply.code(201).header('location', `/users/${user.id}`).send(toPublicUser(user))
-  })
+  }, registerUser)
+  if (config.TUTORIAL_ROUTES) app.post('/users/signup', signupOptions(app, rateLimit, registerResponses), registerUser as RouteHandlerMethod)
 
   // The OAuth2 endpoints take form bodies only: JSON sent here is a 415 that says what to send.
   await app.register(async (plain) => {
     const oauth = plain.withTypeProvider<TypeBoxTypeProvider>()
     oauth.removeAllContentTypeParsers()
     await oauth.register(formbody)
+    oauth.addHook('onRequest', refuseQueryCredentials([...Object.keys(TokenBody.properties), ...Object.keys(RevokeBody.properties)]))
+    // A POST with no body at all is an empty form (missing fields: invalid_request), not a type error.
+    oauth.addHook('preValidation', async (request) => { if (request.body === undefined) request.body = {} })
 
-    oauth.post('/auth/token', {
-      config: { oauth: true, rateLimit },
-      schema: {
-        tags: ['auth'],
-        summary: 'OAuth2 token endpoint (password and refresh_token grants)',
-        description: 'Form-encoded. Password grant: `username` (or email) and `password`; creates a session. ' +
-          'Refresh grant: `grant_type=refresh_token` and `refresh_token`; rotates the refresh token.',
-        consumes: ['application/x-www-form-urlencoded'],
-        body: TokenBody,
-        response: { 200: TokenResponse, ...oauthErrors(400, 401, 413, 415, 429) }
-      }
-    }, async (request, reply) => {
+    async function tokenEndpoint (request: FastifyRequest<{ Body: Static<typeof TokenBody> }>, reply: FastifyReply) {
       const body = request.body ?? {}
       const grant = body.grant_type || 'password'
       if (grant === 'password') {
@@ -112,7 +111,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         const user = await app.users.verifyLogin(body.username, body.password)
         if (user === undefined) {
           throttle.failure(body.username)
-          throw new OAuthError(401, 'invalid_grant', INVALID_LOGIN, { 'www-authenticate': 'Bearer' })
+          // No WWW-Authenticate: that is a resource server's challenge (RFC 6750), which strict OAuth
+          // clients would report instead of this invalid_grant (API.md, v2).
+          throw new OAuthError(401, 'invalid_grant', INVALID_LOGIN)
         }
         throttle.success(body.username)
         const { sessionId, refreshToken } = app.sessions.create(user.id, clientMeta(request))
@@ -125,7 +126,24 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken)
       }
       throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token')
-    })
+    }
+
+    // One route definition under several URLs: /auth/token and the tutorials' /token and /auth/login.
+    for (const url of ['/auth/token', ...tokenAliases(config)]) {
+      oauth.post(url, {
+        config: { oauth: true, rateLimit },
+        schema: {
+          tags: ['auth'],
+          summary: 'OAuth2 token endpoint (password and refresh_token grants)',
+          description: 'Form-encoded. Password grant: `username` (or email) and `password`; creates a session. ' +
+            'Refresh grant: `grant_type=refresh_token` and `refresh_token`; rotates the refresh token.',
+          ...aliasDocs(url, '/auth/token'),
+          consumes: ['application/x-www-form-urlencoded'],
+          body: TokenBody,
+          response: { 200: TokenResponse, ...oauthErrors(400, 401, 413, 415, 429) }
+        }
+      }, tokenEndpoint)
+    }
 
     oauth.post('/auth/revoke', {
       config: { oauth: true },
@@ -171,8 +189,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/auth/logout', {
-    // A bodiless POST with only a bearer is a logout of that session: validate it as `{}`.
-    preValidation: async (request) => { request.body ??= {} },
+    // A bodiless POST with only a bearer is a logout of that session: validate it as `{}`. Only a truly
+    // absent body: a JSON `null` is a body that is not an object, a 422 like `[]` (API.md v2).
+    preValidation: async (request) => { if (request.body === undefined) request.body = {} },
     schema: {
       tags: ['auth'],
       summary: 'End a session (or all of them)',

@@ -20,7 +20,7 @@ function isProblem503 (t: Test, res: LightMyRequestResponse, name: string) {
 
 function isOAuth503 (t: Test, res: LightMyRequestResponse, name: string) {
   t.equal(res.statusCode, 503, `${name}: 503`)
-  t.same(Object.keys(res.json()).sort(), ['error', 'error_description'], `${name}: OAuth error shape`)
+  t.same(Object.keys(res.json()).sort(), ['detail', 'error', 'error_description'], `${name}: OAuth error shape`)
   t.equal(res.json().error, 'temporarily_unavailable', `${name}: temporarily_unavailable`)
   t.match(res.json().error_description, UNAVAILABLE)
 }
