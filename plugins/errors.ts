@@ -21,6 +21,7 @@ function describe (e: AjvError): string {
     case 'minLength': return `must be at least ${String(p.limit)} characters`
     case 'maxLength': return `must be at most ${String(p.limit)} characters`
     case 'format': return `must be a valid ${String(p.format)}`
+    case 'enum': return `must be one of ${(p.allowedValues as unknown[]).map(String).join(', ')}`
     case 'type': return `must be ${p.type === 'integer' ? 'an integer' : `a ${String(p.type)}`}`
     default: return e.message ?? 'is invalid'
   }
