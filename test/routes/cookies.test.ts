@@ -110,7 +110,7 @@ t.test('COOKIE_SECURE=false leaves Secure out, nothing else changes', async (t) 
 t.test('mode=json (and no mode) is v1: refresh_token in the body, no cookie', async (t) => {
   const app = await build(t, config)
   const user = await register(app)
-  for (const fields of [{}, { mode: 'json' }]) {
+  for (const fields of [{}, { mode: 'json' }] as Array<Record<string, string>>) {
     const res = await app.inject({ method: 'POST', url: '/auth/token', ...form({ username: user.username, password: user.password, ...fields }), headers: { ...FORM, origin: FOREIGN } })
     t.equal(res.statusCode, 200, `${JSON.stringify(fields)}: 200 from any origin (no cookie involved)`)
     t.type(res.json().refresh_token, 'string', 'refresh_token in the body')
