@@ -9,13 +9,13 @@ export const ModeField = Type.Optional(Type.Unsafe<'json' | 'cookie'>({
   type: 'string', enum: ['json', 'cookie'], description: MODE_TEXT, examples: ['cookie']
 }))
 
-/** Response headers of a token response in cookie mode (documented in OpenAPI). */
+/** Response headers of a token response in cookie mode (OpenAPI only: plain JSON schema, since @fastify/swagger copies it as is). */
 export const SetRefreshCookie = {
-  'Set-Cookie': Type.String({
+  'Set-Cookie': {
+    type: 'string',
     description: 'With mode=cookie only: `latchkey_refresh=<refresh token>; Max-Age=<REFRESH_TOKEN_TTL>; Path=/auth; HttpOnly; Secure; SameSite=Strict` ' +
-      '(`Secure` unless COOKIE_SECURE=false); on logout the same cookie with `Max-Age=0`, which clears it.',
-    examples: ['latchkey_refresh=3q2-7w; Max-Age=604800; Path=/auth; HttpOnly; Secure; SameSite=Strict']
-  })
+      '(`Secure` unless COOKIE_SECURE=false); on logout the same cookie with `Max-Age=0`, which clears it.'
+  }
 }
 
 /** The cookie a browser sends back (an OpenAPI cookie parameter; Fastify itself does not validate cookies). */
