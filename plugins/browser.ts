@@ -49,7 +49,9 @@ export default fp(async (app) => {
           origin,
           credentials: isUnderAuth(request.url),
           methods: ['GET', 'POST', 'PATCH', 'DELETE'],
-          allowedHeaders: ['Authorization', 'Content-Type']
+          allowedHeaders: ['Authorization', 'Content-Type'],
+          // A page must read `error_description="The access token expired"` to know when to refresh.
+          exposedHeaders: ['WWW-Authenticate', 'Retry-After']
         })
       }
     })

@@ -351,6 +351,9 @@ t.test('CORS for CORS_ORIGINS: credentials under /auth only, nothing for other o
   t.equal(protectedRoute.headers['access-control-allow-origin'], SPA, 'protected route: allowed origin')
   t.match(String(protectedRoute.headers.vary), /\bOrigin\b/)
   t.notOk('access-control-allow-credentials' in protectedRoute.headers, 'protected route: no credentials (bearer tokens only)')
+  const expired = await me(app, 'not.a.token', { origin: SPA })
+  t.equal(expired.statusCode, 401)
+  t.match(String(expired.headers['access-control-expose-headers']), /WWW-Authenticate/, 'pages may read WWW-Authenticate (to see "The access token expired")')
 
   t.test('preflights allow Authorization and Content-Type', async (t) => {
     for (const [url, credentials] of [['/auth/refresh', true], ['/auth/logout', true], ['/auth/token', true], ['/users/me', false], ['/tasks', false]] as const) {
