@@ -83,6 +83,10 @@ function watchApi (page: Page, apiPort: number): string[] {
   return calls
 }
 
+// A 2-second token can expire between a refresh and the call after it on a busy machine; the page then
+// refreshes once more and retries (the behaviour tested below), so that detour is allowed here.
+const thenMe = (first: string) => new RegExp(`^${first},(GET /users/me 401,POST /auth/refresh 200,)?GET /users/me 200$`)
+
 const state = (page: Page) => page.locator('body').getAttribute('data-state')
 const waitForState = (page: Page, value: string) => page.waitForFunction((v) => document.body.dataset.state === v, value)
 const refreshCookies = async (context: BrowserContext) => (await context.cookies()).filter((c) => c.name === 'latchkey_refresh')
@@ -128,7 +132,7 @@ t.test('examples/spa from a second origin: cookie login, reload, refresh on expi
     t.equal(await page.textContent('#status'), `Signed in as ${user.username}`)
     const me = JSON.parse(await page.textContent('#me') ?? '{}')
     t.match(me, { username: user.username, email: user.email, role: 'user' }, 'the page shows /users/me')
-    t.same(calls.slice(1), ['POST /auth/register 201', 'POST /auth/token 200', 'GET /users/me 200'])
+    t.match(calls.slice(1).join(), thenMe('POST /auth/register 201,POST /auth/token 200'))
   })
 
   await t.test('the refresh token is an httpOnly cookie the page cannot see; nothing is stored', async (t) => {
@@ -147,7 +151,7 @@ t.test('examples/spa from a second origin: cookie login, reload, refresh on expi
     calls.length = 0
     await page.reload()
     await waitForState(page, 'signed-in')
-    t.same(calls, ['POST /auth/refresh 200', 'GET /users/me 200'])
+    t.match(calls.join(), thenMe('POST /auth/refresh 200'))
     t.match(await page.textContent('#me'), user.email)
     t.not((await refreshCookies(context))[0].value, before, 'the refresh rotated the cookie')
   })
