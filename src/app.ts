@@ -9,6 +9,7 @@ import authPlugin from '../plugins/auth.js'
 import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import validationPlugin from '../plugins/validation.js'
 import securityPlugin from '../plugins/security.js'
+import browserPlugin from '../plugins/browser.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import { OAuthErrorResponse, ProblemResponse } from './schemas/common.js'
 import authRoutes from './routes/auth.js'
@@ -58,6 +59,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(errorsPlugin)
   await app.register(validationPlugin)
   await app.register(securityPlugin)
+  await app.register(browserPlugin)
   await app.register(swaggerPlugin)
   await app.register(dbPlugin)
   await app.register(servicesPlugin)

@@ -24,6 +24,7 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 60, description: 'Requests a minute per IP on /auth/token, /auth/register, /auth/refresh (0 = off)' }),
   LOGIN_THROTTLE_AFTER: Type.Integer({ minimum: 0, default: 5, description: 'Failed logins for one name before delays begin (0 = off)' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed by CORS (empty = CORS off)' }),
+  COOKIE_SECURE: Type.Boolean({ default: true, description: 'Mark the refresh cookie (mode=cookie) Secure; false only for plain-http development' }),
   SESSION_PURGE_INTERVAL: Type.Integer({ minimum: 0, default: 3600, description: 'Seconds between purges of ended and expired sessions (0 = never)' }),
   TUTORIAL_ROUTES: Type.Boolean({ default: true, description: 'Serve the FastAPI tutorials\' paths (/token, /auth/login, /users/signup, /secure-data, /admin/dashboard) as aliases' })
 })
@@ -82,9 +83,31 @@ export function parseConfig (env: Record<string, unknown>): Config {
   if (typeof converted.JWT_SECRET === 'string' && Buffer.byteLength(converted.JWT_SECRET) < 32) {
     if (!problems.some((p) => p.startsWith('JWT_SECRET'))) problems.push('JWT_SECRET is too short: expected at least 32 bytes')
   }
+  if (typeof converted.CORS_ORIGINS === 'string') {
+    for (const origin of listOrigins(converted.CORS_ORIGINS)) {
+      if (!isOrigin(origin)) problems.push(`CORS_ORIGINS entry ${JSON.stringify(origin)} is not an origin: expected scheme://host[:port], without a path or a trailing slash`)
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems)
   const config = converted as Config
   config.JWT_ISSUER ??= `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`
   config.JWT_ISSUER = config.JWT_ISSUER.replace(/\/+$/, '')
   return config
 }
+
+function listOrigins (value: string): string[] {
+  return value.split(',').map((o) => o.trim()).filter(Boolean)
+}
+
+/** An origin exactly as browsers send it in `Origin` (RFC 6454 §6.2): http(s), host, port only when not the default. */
+function isOrigin (value: string): boolean {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value
+  } catch {
+    return false
+  }
+}
+
+/** The browser origins CORS_ORIGINS lists (validated at parse time). */
+export const corsOrigins = (config: Pick<Config, 'CORS_ORIGINS'>): string[] => listOrigins(config.CORS_ORIGINS)

@@ -12,6 +12,7 @@ import {
 } from '../schemas/common.js'
 import { refuseQueryCredentials } from './oauth-query.js'
 import { aliasDocs, signupOptions, tokenAliases } from './tutorials.js'
+import { ModeField, RefreshCookieParam, SetRefreshCookie } from '../schemas/cookie-mode.js'
 
 const AUTH_BODY_LIMIT = 16 * 1024
 
@@ -31,16 +32,19 @@ const TokenBody = Type.Object({
   refresh_token: FormField('Refresh grant: the refresh token'),
   scope: FormField('Accepted and ignored (v1 grants no scopes)'),
   client_id: FormField('Accepted and ignored'),
-  client_secret: FormField('Accepted and ignored')
+  client_secret: FormField('Accepted and ignored'),
+  mode: ModeField
 }, { description: 'application/x-www-form-urlencoded (RFC 6749 §4.3, §6)' })
 
 const RefreshBody = Type.Object({
-  refresh_token: Type.String({ minLength: 1, maxLength: 1024, description: 'The current refresh token' })
+  refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'The current refresh token (required unless mode=cookie)' })),
+  mode: ModeField
 })
 
 const LogoutBody = Type.Object({
   refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Ends the session this refresh token belongs to' })),
-  all: Type.Optional(Type.Boolean({ description: 'With a bearer token: end every session of the user', examples: [true] }))
+  all: Type.Optional(Type.Boolean({ description: 'With a bearer token: end every session of the user', examples: [true] })),
+  mode: ModeField
 })
 
 const RevokeBody = Type.Object({
@@ -49,6 +53,7 @@ const RevokeBody = Type.Object({
 }, { description: 'application/x-www-form-urlencoded (RFC 7009)' })
 
 const INVALID_LOGIN = 'Incorrect username or password'
+const REFRESH_COOKIE_MISSING = 'mode=cookie needs the latchkey_refresh cookie (or a refresh_token field), and the request carries neither'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app
@@ -57,13 +62,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.addHook('onRoute', (route) => { route.bodyLimit ??= AUTH_BODY_LIMIT })
 
-  function sendTokens (reply: FastifyReply, user: Pick<UserRow, 'id' | 'username' | 'role'>, sessionId: number, refreshToken: string) {
+  function sendTokens (reply: FastifyReply, user: Pick<UserRow, 'id' | 'username' | 'role'>, sessionId: number, refreshToken: string, cookieMode = false) {
+    // mode=cookie: the refresh token goes into the httpOnly cookie only, never into the body scripts read.
+    if (cookieMode) app.refreshCookie.set(reply, refreshToken)
     // RFC 6749 §5.1: token responses must not be cached.
     return reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send({
       access_token: app.signAccessToken(user, sessionId),
       token_type: 'bearer' as const,
       expires_in: config.ACCESS_TOKEN_TTL,
-      refresh_token: refreshToken
+      ...(cookieMode ? {} : { refresh_token: refreshToken })
     })
   }
 
@@ -99,6 +106,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
     async function tokenEndpoint (request: FastifyRequest<{ Body: Static<typeof TokenBody> }>, reply: FastifyReply) {
       const body = request.body ?? {}
+      const cookieMode = app.refreshCookie.wanted(request, body.mode)
       const grant = body.grant_type || 'password'
       if (grant === 'password') {
         if (!body.username || !body.password) {
@@ -117,13 +125,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         }
         throttle.success(body.username)
         const { sessionId, refreshToken } = app.sessions.create(user.id, clientMeta(request))
-        return sendTokens(reply, user, sessionId, refreshToken)
+        return sendTokens(reply, user, sessionId, refreshToken, cookieMode)
       }
       if (grant === 'refresh_token') {
-        if (!body.refresh_token) throw new OAuthError(400, 'invalid_request', 'The refresh_token grant requires refresh_token')
-        const outcome = app.sessions.refresh(body.refresh_token)
+        const token = body.refresh_token || (cookieMode ? app.refreshCookie.read(request) : undefined)
+        if (!token) throw new OAuthError(400, 'invalid_request', cookieMode ? REFRESH_COOKIE_MISSING : 'The refresh_token grant requires refresh_token')
+        const outcome = app.sessions.refresh(token)
         if (!outcome.ok) throw new OAuthError(401, 'invalid_grant', 'The refresh token is invalid, expired or revoked')
-        return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken)
+        return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken, cookieMode)
       }
       throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token')
     }
@@ -140,7 +149,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           ...aliasDocs(url, '/auth/token'),
           consumes: ['application/x-www-form-urlencoded'],
           body: TokenBody,
-          response: { 200: TokenResponse, ...oauthErrors(400, 401, 413, 415, 429) }
+          cookies: RefreshCookieParam,
+          response: { 200: { ...TokenResponse, headers: SetRefreshCookie }, ...oauthErrors(400, 401, 403, 413, 415, 429) }
         }
       }, tokenEndpoint)
     }
@@ -178,14 +188,22 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['auth'],
       summary: 'Exchange a refresh token for a new token pair (JSON)',
-      description: 'Same as the refresh grant of /auth/token, with a JSON body. The refresh token rotates.',
+      description: 'Same as the refresh grant of /auth/token, with a JSON body. The refresh token rotates. ' +
+        'With `"mode": "cookie"` the token is read from the `latchkey_refresh` cookie and the new one set there.',
       body: RefreshBody,
-      response: { 200: TokenResponse, ...problems(400, 401, 413, 415, 422, 429) }
+      cookies: RefreshCookieParam,
+      response: { 200: { ...TokenResponse, headers: SetRefreshCookie }, ...problems(400, 401, 403, 413, 415, 422, 429) }
     }
   }, async (request, reply) => {
-    const outcome = app.sessions.refresh(request.body.refresh_token)
+    const cookieMode = app.refreshCookie.wanted(request, request.body.mode)
+    const token = request.body.refresh_token ?? (cookieMode ? app.refreshCookie.read(request) : undefined)
+    if (token === undefined) {
+      if (!cookieMode) throw unprocessable([{ field: '/refresh_token', message: 'is required' }])
+      throw new Problem(400, REFRESH_COOKIE_MISSING)
+    }
+    const outcome = app.sessions.refresh(token)
     if (!outcome.ok) throw new Problem(401, 'The refresh token is invalid, expired or revoked')
-    return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken)
+    return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken, cookieMode)
   })
 
   app.post('/auth/logout', {
@@ -196,24 +214,32 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'End a session (or all of them)',
       description: '`{ refresh_token }` ends that session; idempotent. With a bearer token, `{ "all": true }` ends every ' +
-        "session of the user, and an empty body ends the bearer token's session.",
+        "session of the user, and an empty body ends the bearer token's session. `{ \"mode\": \"cookie\" }` (or an empty body " +
+        'that carries the `latchkey_refresh` cookie) ends the cookie\'s session and clears the cookie.',
       security: [{}, ...bearer],
       body: LogoutBody,
-      response: { 204: NoContent, ...problems(400, 401, 413, 415, 422) }
+      cookies: RefreshCookieParam,
+      response: { 204: { ...NoContent, headers: SetRefreshCookie }, ...problems(400, 401, 403, 413, 415, 422) }
     }
   }, async (request, reply) => {
     const body = request.body ?? {}
+    let cookieMode = app.refreshCookie.wanted(request, body.mode)
     const hasBearer = request.headers.authorization !== undefined
-    if (body.all === true || (body.refresh_token === undefined && hasBearer)) {
+    if (body.all === true || (body.refresh_token === undefined && hasBearer && !cookieMode)) {
       if (!hasBearer) throw notAuthenticated()
       await app.authenticate(request, reply)
       if (body.all === true) app.sessions.endAll(request.account.id, 'logout_all')
       else app.sessions.end(request.sessionId, 'logout')
-      return reply.code(204).send(null)
+    } else {
+      // An empty body without a bearer is a cookie logout when the request carries the cookie.
+      const cookie = body.refresh_token === undefined ? app.refreshCookie.read(request) : undefined
+      const token = body.refresh_token ?? cookie
+      if (token === undefined && !cookieMode) throw unprocessable([{ field: '/refresh_token', message: 'is required' }])
+      const session = token === undefined ? undefined : app.sessions.sessionOfToken(token)
+      if (session !== undefined) app.sessions.end(session.id, 'logout')
+      cookieMode ||= cookie !== undefined
     }
-    if (body.refresh_token === undefined) throw unprocessable([{ field: '/refresh_token', message: 'is required' }])
-    const session = app.sessions.sessionOfToken(body.refresh_token)
-    if (session !== undefined) app.sessions.end(session.id, 'logout')
+    if (cookieMode) app.refreshCookie.clear(reply)
     return reply.code(204).send(null)
   })
 }

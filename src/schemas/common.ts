@@ -82,7 +82,7 @@ export const TokenResponse = Type.Object({
   access_token: Type.String({ description: 'JWT access token' }),
   token_type: Type.Literal('bearer'),
   expires_in: Type.Integer({ description: 'Access token lifetime, seconds', examples: [1800] }),
-  refresh_token: Type.String({ description: 'Opaque refresh token; rotates on every use' })
+  refresh_token: Type.Optional(Type.String({ description: 'Opaque refresh token; rotates on every use. Absent with mode=cookie (it is in the cookie)' }))
 }, { $id: 'TokenResponse', description: 'OAuth2 token response (RFC 6749 §5.1)' })
 
 export const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size (1–100)', examples: [20] })
