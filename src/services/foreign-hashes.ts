@@ -36,8 +36,8 @@ export type HashClass =
 const BCRYPT = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/
 // passlib: $pbkdf2-sha256$<rounds>$<salt, adapted base64>$<32-byte checksum, adapted base64>
 const PBKDF2_SHA256 = /^\$pbkdf2-sha256\$([1-9]\d{0,9})\$([./A-Za-z0-9]{0,1400})\$([./A-Za-z0-9]{43})$/
-// PHC string; argon2-cffi and passlib write exactly m, t, p. Salt 8–64 bytes, hash 4–64 bytes.
-const ARGON2 = /^\$(argon2id|argon2i)\$(?:v=(16|19)\$)?m=(\d{1,10}),t=(\d{1,10}),p=(\d{1,3})\$([A-Za-z0-9+/]{11,86})\$([A-Za-z0-9+/]{6,86})$/
+// PHC string; argon2-cffi and passlib write exactly m, t, p (node-argon2 as m, p, t). Salt 8–64 bytes, hash 4–64 bytes.
+const ARGON2 = /^\$(argon2id|argon2i)\$(?:v=(16|19)\$)?([mtp]=\d{1,10},[mtp]=\d{1,10},[mtp]=\d{1,10})\$([A-Za-z0-9+/]{11,86})\$([A-Za-z0-9+/]{6,86})$/
 
 /** `$1$`, `$6$`, `$argon2d$`, …: the scheme part of an unrecognised hash, safe to print (never the hash). */
 export function hashPrefix (hash: string): string {
@@ -65,8 +65,10 @@ export function classifyHash (hash: string, own: Argon2Cost): HashClass {
   m = ARGON2.exec(hash)
   if (m !== null) {
     const scheme = m[1] as 'argon2i' | 'argon2id'
-    const [memory, time, lanes] = [Number(m[3]), Number(m[4]), Number(m[5])]
-    if (memory < 8 * lanes || time < 1 || lanes < 1) return { kind: 'unknown', prefix: hashPrefix(hash) }
+    const params = new Map(m[3].split(',').map((kv) => [kv[0], Number(kv.slice(2))]))
+    const [memory, time, lanes] = [params.get('m'), params.get('t'), params.get('p')]
+    if (params.size !== 3 || memory === undefined || time === undefined || lanes === undefined ||
+      memory < 8 * lanes || time < 1 || lanes < 1) return { kind: 'unknown', prefix: hashPrefix(hash) }
     const over: string[] = []
     if (memory > Math.max(FOREIGN_CAPS.argon2MemoryKiB, own.memoryCost)) over.push(`memory ${memory} KiB (cap ${Math.max(FOREIGN_CAPS.argon2MemoryKiB, own.memoryCost)})`)
     if (time > Math.max(FOREIGN_CAPS.argon2TimeCost, own.timeCost)) over.push(`${time} passes (cap ${Math.max(FOREIGN_CAPS.argon2TimeCost, own.timeCost)})`)
