@@ -51,10 +51,10 @@ export function pageOf<T extends { id: number }> (rows: T[], limit: number): Pag
   return { items, next_cursor: more ? encodeCursor(items[items.length - 1].id) : null }
 }
 
-/** `q` matches as a literal substring: %, _ and the escape character itself are escaped. */
 /** How long a login trusts its last look for imported hashes (`latchkey import` may run beside the server). */
 const FOREIGN_LOOKUP_TTL_MS = 60_000
 
+/** `q` matches as a literal substring: %, _ and the escape character itself are escaped. */
 const likeLiteral = (q: string): string => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
 export function createUsersService (db: Db, hasher: PasswordHasher) {
