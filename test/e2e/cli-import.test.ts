@@ -13,7 +13,8 @@ const fixtures = join(packageRoot, 'test', 'fixtures', 'import')
 const passwords = JSON.parse(readFileSync(join(fixtures, 'passwords.json'), 'utf8')) as Record<string, string>
 const cheap = { ARGON2_MEMORY_COST: '1024', ARGON2_TIME_COST: '1', ARGON2_PARALLELISM: '1', RATE_LIMIT_PER_MINUTE: '0', LOGIN_THROTTLE_AFTER: '0', LOG_LEVEL: 'warn' }
 
-t.setTimeout(300_000)
+// About thirty process starts and a server: on the shared 2-core machine that has taken over five minutes.
+t.setTimeout(600_000)
 
 interface Run { code: number | null, stdout: string, stderr: string }
 
