@@ -24,6 +24,9 @@ Usage:
   latchkey keys rotate                 add a signing key (used from the next start)
   latchkey keys list
   latchkey keys retire KID             stop accepting tokens signed with KID
+  latchkey import FILE [--dry-run] [--table T] [--map username=COL,email=COL,…]
+                                       bring users (and their password hashes) from a SQLite
+                                       database or JSON lines, e.g. a FastAPI tutorial's
   latchkey --help | --version
 
 Configuration comes from environment variables (and ./.env): HOST, PORT, DATABASE_PATH, …
@@ -199,6 +202,11 @@ async function main (argv: string[]): Promise<void> {
     }
     case 'user': return await userCommand(rest)
     case 'keys': return keysCommand(rest)
+    case 'import': {
+      const { importCommand } = await import('./import/command.js')
+      process.exitCode = importCommand(rest, loadConfig)
+      return
+    }
     default:
       throw new UsageError(`unknown command "${command}"; see latchkey --help`)
   }

@@ -3,7 +3,7 @@ import { and, asc, count, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/open.js'
 import { sessions, tasks, users, type UserRow } from '../db/schema.js'
 import { conflict, isUniqueViolation, Problem, unprocessable } from '../errors.js'
-import { checkPasswordPolicy, type PasswordHasher } from './passwords.js'
+import { checkPasswordPolicy, isForeignHash, type PasswordHasher } from './passwords.js'
 
 export type Role = 'user' | 'admin'
 
@@ -51,6 +51,9 @@ export function pageOf<T extends { id: number }> (rows: T[], limit: number): Pag
   return { items, next_cursor: more ? encodeCursor(items[items.length - 1].id) : null }
 }
 
+/** How long a login trusts its last look for imported hashes (`latchkey import` may run beside the server). */
+const FOREIGN_LOOKUP_TTL_MS = 60_000
+
 /** `q` matches as a literal substring: %, _ and the escape character itself are escaped. */
 const likeLiteral = (q: string): string => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
@@ -59,6 +62,14 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
     .where(or(eq(lowerUsername, sql.placeholder('login')), eq(users.email, sql.placeholder('login'))))
     .prepare()
   const byId = db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare()
+  const anyForeignHash = db.select({ hash: users.passwordHash }).from(users)
+    .where(sql`${users.passwordHash} NOT LIKE '$argon2id$%'`).limit(1).prepare()
+  let foreign: { hash: string | undefined, at: number } | undefined
+  /** One imported hash still stored, if any: while there are some, logins pad themselves with it. */
+  function foreignSample (now = Date.now()): string | undefined {
+    if (foreign === undefined || now - foreign.at > FOREIGN_LOOKUP_TTL_MS) foreign = { hash: anyForeignHash.get()?.hash, at: now }
+    return foreign.hash
+  }
 
   function insertOrConflict<T> (write: () => T): T {
     try {
@@ -99,14 +110,20 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
     /**
      * Check a login. The password is verified before the account's state is looked at, and an unknown
      * name costs a verify against a dummy hash, so neither answers nor timing reveal who exists.
+     * While imported hashes remain (bcrypt, say, slower or faster than argon2id), every check runs one
+     * argon2id verify and one verify against an imported hash side by side: the account's own, the other
+     * one against the dummy or a sample. Unknown, imported and native accounts then cost the same.
      */
     async verifyLogin (login: string, password: string): Promise<UserRow | undefined> {
       const user = byLogin.get({ login: login.toLowerCase() })
-      if (user === undefined) {
-        await hasher.verifyDummy(password)
-        return undefined
-      }
-      if (!await hasher.verify(user.passwordHash, password)) return undefined
+      const sample = foreignSample()
+      const [ok] = await Promise.all([
+        user === undefined ? hasher.verifyDummy(password) : hasher.verify(user.passwordHash, password),
+        sample === undefined
+          ? undefined
+          : user !== undefined && isForeignHash(user.passwordHash) ? hasher.verifyDummy(password) : hasher.verify(sample, password)
+      ])
+      if (user === undefined || !ok) return undefined
       if (user.disabled) return undefined
       if (hasher.needsRehash(user.passwordHash)) {
         const passwordHash = await hasher.hash(password)
