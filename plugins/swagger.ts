@@ -40,7 +40,8 @@ export default fp(async (app) => {
         { name: 'tasks', description: "The signed-in user's tasks" },
         { name: 'admin', description: 'Administration (role admin)' },
         { name: 'discovery', description: 'Keys and metadata for other services' },
-        { name: 'operations', description: 'Health and readiness' }
+        { name: 'operations', description: 'Health and readiness' },
+        { name: 'pages', description: 'The pages that password reset and verification mails link to' }
       ],
       components: {
         securitySchemes: {

@@ -72,12 +72,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['auth'],
       summary: 'Register a new user',
-      description: 'Creates an account with role `user`. The password is stored as argon2id only.',
+      description: 'Creates an account with role `user` and mails a verification link to the address. The password is stored as argon2id only.',
       body: RegisterBody,
       response: { 201: UserResponse, ...problems(400, 409, 413, 415, 422, 429) }
     }
   }, async (request, reply) => {
     const user = await app.users.register(request.body)
+    // The address is unverified until the link mailed to it is opened (sent after this answer).
+    app.recovery.sendVerification(user)
     return reply.code(201).header('location', `/users/${user.id}`).send(toPublicUser(user))
   })
 
