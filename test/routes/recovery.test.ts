@@ -388,6 +388,18 @@ t.test('without SMTP_URL the mails land in <data dir>/outbox (the quick start)',
   await login(app, user.username, NEW_PASSWORD)
 })
 
+t.test('closing the app flushes a reset requested just before (the database is still open for it)', async (t) => {
+  const config = testConfig(t, { APP_URL })
+  const app = await buildApp(config, { logger: false })
+  const user = await register(app)
+  await app.mail.idle()
+  t.equal((await forgot(app, user.email)).statusCode, 202)
+  await app.close()
+  const outbox = join(config.DATABASE_PATH, '..', 'outbox')
+  const subjects = await Promise.all(readdirSync(outbox).map(async (f) => (await simpleParser(readFileSync(join(outbox, f)))).subject))
+  t.same(subjects.sort(), ['Reset your Latchkey password', 'Verify your email address for Latchkey'])
+})
+
 t.test('APP_URL defaults to the issuer', async (t) => {
   const config = testConfig(t, { JWT_ISSUER: 'https://auth.example.com/' })
   t.equal(config.APP_URL, 'https://auth.example.com')
