@@ -21,7 +21,7 @@ export const ConfigSchema = Type.Object({
   ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'argon2id lanes' }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino log level' }),
   TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client IP from X-Forwarded-For (only behind a proxy you control)' }),
-  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 60, description: 'Requests a minute per IP on /auth/token, /auth/register, /auth/refresh (0 = off)' }),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 60, description: 'Requests a minute per IP on /auth/token, /auth/register, /auth/refresh, /auth/password/*, /auth/email/verify (0 = off)' }),
   LOGIN_THROTTLE_AFTER: Type.Integer({ minimum: 0, default: 5, description: 'Failed logins for one name before delays begin (0 = off)' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed by CORS (empty = CORS off)' }),
   SESSION_PURGE_INTERVAL: Type.Integer({ minimum: 0, default: 3600, description: 'Seconds between purges of ended and expired sessions (0 = never)' }),
