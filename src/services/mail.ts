@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import nodemailer, { type Transporter } from 'nodemailer'
+import type { Transporter } from 'nodemailer'
 
 export interface Mail {
   to: string
@@ -60,11 +60,17 @@ export function createMailer (options: MailerOptions): Mailer {
   const attempts = options.attempts ?? 3
   const retryDelayMs = options.retryDelayMs ?? 1000
   const { log } = options
-  const smtp: Transporter | undefined = options.smtpUrl === undefined
-    ? undefined
-    : nodemailer.createTransport({ url: options.smtpUrl, ...SMTP_TIMEOUTS } as Parameters<typeof nodemailer.createTransport>[0])
-  // streamTransport builds the raw RFC 5322 message (the same bytes SMTP would carry) without sending it.
-  const builder = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' })
+  const transport = options.smtpUrl === undefined ? 'outbox' : 'smtp'
+  // nodemailer is loaded with the first mail, not at start: it is a large module and the server's
+  // start (and every CLI command) would pay for it whether or not a mail is ever sent.
+  let transporter: Promise<Transporter> | undefined
+  const getTransporter = async (): Promise<Transporter> => {
+    transporter ??= import('nodemailer').then(({ default: nodemailer }) => options.smtpUrl === undefined
+      // streamTransport builds the raw RFC 5322 message (the bytes SMTP would carry) without sending it.
+      ? nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' })
+      : nodemailer.createTransport({ url: options.smtpUrl, ...SMTP_TIMEOUTS } as Parameters<typeof nodemailer.createTransport>[0]))
+    return await transporter
+  }
 
   const pending = new Set<Promise<void>>()
   let closing = false
@@ -94,11 +100,12 @@ export function createMailer (options: MailerOptions): Mailer {
     const message = { from: options.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html }
     for (let attempt = 1; ; attempt++) {
       try {
-        if (smtp === undefined) {
-          const built = await builder.sendMail(message) as unknown as { message: Buffer }
+        const sender = await getTransporter()
+        if (transport === 'outbox') {
+          const built = await sender.sendMail(message) as unknown as { message: Buffer }
           log.info({ kind, file: writeToOutbox(built.message) }, 'mail written to the outbox')
         } else {
-          const info = await smtp.sendMail(message) as { messageId?: string, response?: string }
+          const info = await sender.sendMail(message) as { messageId?: string, response?: string }
           log.info({ kind, messageId: info.messageId, response: info.response }, 'mail sent over SMTP')
         }
         return
@@ -115,7 +122,7 @@ export function createMailer (options: MailerOptions): Mailer {
   }
 
   return {
-    transport: smtp === undefined ? 'outbox' : 'smtp',
+    transport,
 
     queue (kind, compose) {
       const job = new Promise<void>((resolve) => setImmediate(resolve))
@@ -140,7 +147,7 @@ export function createMailer (options: MailerOptions): Mailer {
       const outcome = await Promise.race([this.idle().then(() => 'done' as const), timeout])
       clearTimeout(timer)
       if (outcome === 'timeout') log.error({ unsent: pending.size }, 'mails still pending at shutdown were dropped')
-      smtp?.close()
+      if (transporter !== undefined) (await transporter).close()
     }
   }
 }
