@@ -1,5 +1,6 @@
 // Builds the services once per app (prepared statements live as long as the process) and decorates them.
 import fp from 'fastify-plugin'
+import { createAccountTokensService, type AccountTokensService } from '../src/services/account-tokens.js'
 import { createPasswordHasher, type PasswordHasher } from '../src/services/passwords.js'
 import { createSessionsService, type SessionsService } from '../src/services/sessions.js'
 import { createTasksService, type TasksService } from '../src/services/tasks.js'
@@ -11,6 +12,7 @@ declare module 'fastify' {
     users: UsersService
     sessions: SessionsService
     tasks: TasksService
+    accountTokens: AccountTokensService
   }
 }
 
@@ -26,15 +28,19 @@ export default fp(async (app) => {
     reuseGrace: config.REFRESH_REUSE_GRACE
   })
   app.decorate('passwords', passwords)
-  app.decorate('users', createUsersService(app.db, passwords))
+  app.decorate('users', createUsersService(app.db, passwords, { requireVerifiedEmail: config.REQUIRE_VERIFIED_EMAIL }))
   app.decorate('sessions', sessions)
   app.decorate('tasks', createTasksService(app.db))
+  const accountTokens = createAccountTokensService(app.db, { ttl: { reset: config.RESET_TOKEN_TTL, verify: config.VERIFY_TOKEN_TTL } })
+  app.decorate('accountTokens', accountTokens)
 
-  // Housekeeping: ended and expired sessions are deleted on a timer that never keeps the process alive.
+  // Housekeeping: ended and expired sessions (and expired reset/verification tokens) are deleted on a
+  // timer that never keeps the process alive.
   if (config.SESSION_PURGE_INTERVAL > 0) {
     const timer = setInterval(() => {
       try {
         sessions.purge()
+        accountTokens.purge()
       } catch (err) {
         app.log.warn({ err }, 'session purge failed')
       }

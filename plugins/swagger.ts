@@ -42,7 +42,8 @@ export default fp(async (app) => {
         { name: 'admin', description: 'Administration (role admin)' },
         { name: 'discovery', description: 'Keys and metadata for other services' },
         { name: 'operations', description: 'Health and readiness' },
-        { name: 'fastapi-tutorials', description: 'The paths the FastAPI JWT tutorials use, as aliases of the routes above (TUTORIAL_ROUTES=off removes them)' }
+        { name: 'fastapi-tutorials', description: 'The paths the FastAPI JWT tutorials use, as aliases of the routes above (TUTORIAL_ROUTES=off removes them)' },
+        { name: 'pages', description: 'The pages that password reset and verification mails link to' }
       ],
       components: {
         securitySchemes: {

@@ -5,6 +5,8 @@ import type { Config } from './config.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
 import servicesPlugin from '../plugins/services.js'
+import mailPlugin, { type MailPluginOptions } from '../plugins/mail.js'
+import recoveryPlugin from '../plugins/recovery.js'
 import authPlugin from '../plugins/auth.js'
 import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import validationPlugin from '../plugins/validation.js'
@@ -20,9 +22,12 @@ import wellKnownRoutes from './routes/well-known.js'
 import healthRoutes from './routes/health.js'
 import tutorialRoutes from './routes/tutorials.js'
 import { logSerializers } from './log.js'
+import recoveryRoutes from './routes/recovery.js'
+import recoveryPages from './routes/recovery-pages.js'
 
 export interface BuildOptions {
   logger?: FastifyServerOptions['logger']
+  mail?: MailPluginOptions
 }
 
 // Never log a password, a token or an Authorization header, whatever a serializer is later taught to log.
@@ -63,6 +68,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(swaggerPlugin)
   await app.register(dbPlugin)
   await app.register(servicesPlugin)
+  await app.register(mailPlugin, options.mail ?? {})
+  await app.register(recoveryPlugin)
   await app.register(authPlugin)
 
   await app.register(healthRoutes)
@@ -72,6 +79,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(adminRoutes)
   await app.register(taskRoutes)
   await app.register(tutorialRoutes)
+  await app.register(recoveryRoutes)
+  await app.register(recoveryPages)
   return app
 }
 

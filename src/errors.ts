@@ -37,6 +37,17 @@ export class OAuthError extends Error {
   }
 }
 
+/**
+ * The right password for an address not yet verified, while REQUIRE_VERIFIED_EMAIL is on. An OAuthError,
+ * so the token endpoint answers 401 invalid_grant; any other route shows it as a problem with the same sentence.
+ */
+export class EmailNotVerified extends OAuthError {
+  constructor () {
+    super(401, 'invalid_grant', 'Verify your email address before signing in', { 'www-authenticate': 'Bearer' })
+    this.name = 'EmailNotVerified'
+  }
+}
+
 export const notAuthenticated = () =>
   new Problem(401, 'Not authenticated', { 'www-authenticate': 'Bearer' })
 

@@ -138,7 +138,9 @@ t.test('security: OAuth2 password flow against /auth/token, on every protected r
   t.equal(scheme.type, 'oauth2')
   t.equal(scheme.flows?.password?.tokenUrl, '/auth/token')
   const open = ['/health', '/ready', '/.well-known/jwks.json', '/.well-known/oauth-authorization-server',
-    '/auth/register', '/auth/token', '/auth/revoke', '/auth/refresh', '/token', '/auth/login', '/users/signup']
+    '/auth/register', '/auth/token', '/auth/revoke', '/auth/refresh', '/token', '/auth/login', '/users/signup',
+    '/auth/password/forgot', '/auth/password/reset', '/auth/email/verify',
+    '/reset-password', '/verify-email', '/assets/recovery.js', '/assets/recovery.css']
   for (const { method, path, op } of operations(doc)) {
     const name = `${method.toUpperCase()} ${path}`
     if (open.includes(path)) {

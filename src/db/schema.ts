@@ -1,4 +1,5 @@
-// Drizzle tables for Latchkey: users, sessions (one per login), refresh tokens (a session's family), tasks.
+// Drizzle tables for Latchkey: users, sessions (one per login), refresh tokens (a session's family), tasks,
+// account tokens (reset and verification links).
 import { sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
@@ -65,6 +66,25 @@ export const tasks = sqliteTable('tasks', {
   index('tasks_user_id_id_idx').on(t.userId, t.id)
 ])
 
+// Single-use links mailed to a user (password reset, email verification): only the SHA-256 of the
+// token is stored; `email` is the address it was sent to, so a link for an old address verifies nothing.
+export const accountTokens = sqliteTable('account_tokens', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  kind: text('kind', { enum: ['reset', 'verify'] }).notNull(),
+  tokenHash: text('token_hash').notNull(),
+  email: text('email').notNull(),
+  createdAt: timestamp('created_at').notNull(),
+  expiresAt: timestamp('expires_at').notNull(),
+  usedAt: timestamp('used_at')
+}, (t) => [
+  uniqueIndex('account_tokens_hash_unique').on(t.tokenHash),
+  index('account_tokens_user_kind_idx').on(t.userId, t.kind),
+  index('account_tokens_email_kind_idx').on(t.email, t.kind),
+  index('account_tokens_expires_at_idx').on(t.expiresAt)
+])
+
 export type UserRow = typeof users.$inferSelect
 export type SessionRow = typeof sessions.$inferSelect
 export type TaskRow = typeof tasks.$inferSelect
+export type AccountTokenRow = typeof accountTokens.$inferSelect

@@ -13,7 +13,8 @@ const ListUsersQuery = Type.Object({
 
 const AdminUpdateBody = Type.Object({
   role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('admin')], { description: 'New role' })),
-  disabled: Type.Optional(Type.Boolean({ description: 'Disabling ends every session of the user at once' }))
+  disabled: Type.Optional(Type.Boolean({ description: 'Disabling ends every session of the user at once' })),
+  email_verified: Type.Optional(Type.Boolean({ description: 'Mark the email address verified (or not) without a mail' }))
 })
 
 const StatsResponse = Type.Object({
@@ -53,7 +54,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch('/users/:id', {
     schema: {
       tags: ['admin'],
-      summary: 'Change a user’s role or disabled flag',
+      summary: 'Change a user’s role, disabled or email_verified flag',
       security: bearer,
       description: 'The last active admin can be neither demoted nor disabled (409).',
       params: IdParams,

@@ -79,6 +79,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   // One handler for /auth/register and its tutorial alias /users/signup (src/routes/tutorials.ts).
   async function registerUser (request: FastifyRequest<{ Body: Static<typeof RegisterBody> }>, reply: FastifyReply) {
     const user = await app.users.register(request.body)
+    // The address is unverified until the link mailed to it is opened (sent after this answer).
+    app.recovery.sendVerification(user)
     return reply.code(201).header('location', `/users/${user.id}`).send(toPublicUser(user))
   }
   const registerResponses = { 201: UserResponse, ...problems(400, 409, 413, 415, 422, 429) }
@@ -88,7 +90,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['auth'],
       summary: 'Register a new user',
-      description: 'Creates an account with role `user`. The password is stored as argon2id only.',
+      description: 'Creates an account with role `user` and mails a verification link to the address. The password is stored as argon2id only.',
       body: RegisterBody,
       response: registerResponses
     }

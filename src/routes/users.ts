@@ -62,11 +62,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['users'],
       summary: 'Change username or email',
+      description: 'A new email address is unverified (`email_verified: false`) and gets a verification mail.',
       security: bearer,
       body: UpdateMeBody,
       response: { 200: UserResponse, ...problems(400, 401, 409, 413, 415, 422) }
     }
-  }, async (request) => toPublicUser(app.users.update(request.account, request.body)))
+  }, async (request) => {
+    const updated = app.users.update(request.account, request.body)
+    if (updated.email !== request.account.email) app.recovery.sendVerification(updated)
+    return toPublicUser(updated)
+  })
 
   app.post('/users/me/password', {
     config: { rateLimit },

@@ -2,7 +2,7 @@
 import { and, asc, count, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/open.js'
 import { sessions, tasks, users, type UserRow } from '../db/schema.js'
-import { conflict, isUniqueViolation, Problem, unprocessable } from '../errors.js'
+import { conflict, EmailNotVerified, isUniqueViolation, Problem, unprocessable } from '../errors.js'
 import { checkPasswordPolicy, isForeignHash, type PasswordHasher } from './passwords.js'
 
 export type Role = 'user' | 'admin'
@@ -57,7 +57,7 @@ const FOREIGN_LOOKUP_TTL_MS = 60_000
 /** `q` matches as a literal substring: %, _ and the escape character itself are escaped. */
 const likeLiteral = (q: string): string => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
-export function createUsersService (db: Db, hasher: PasswordHasher) {
+export function createUsersService (db: Db, hasher: PasswordHasher, options: { requireVerifiedEmail?: boolean } = {}) {
   const byLogin = db.select().from(users)
     .where(or(eq(lowerUsername, sql.placeholder('login')), eq(users.email, sql.placeholder('login'))))
     .prepare()
@@ -88,7 +88,7 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
 
     findByLogin: (login: string): UserRow | undefined => byLogin.get({ login: login.toLowerCase() }),
 
-    async register (input: { username: string, email: string, password: string, role?: Role }): Promise<UserRow> {
+    async register (input: { username: string, email: string, password: string, role?: Role, emailVerified?: boolean }): Promise<UserRow> {
       const email = input.email.toLowerCase()
       const problems = checkPasswordPolicy(input.password, '/password', { username: input.username, email })
       if (problems.length > 0) throw unprocessable(problems)
@@ -103,6 +103,7 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
         email,
         passwordHash,
         role: input.role ?? 'user',
+        emailVerified: input.emailVerified ?? false,
         createdAt: new Date()
       }).returning().all()[0])
     },
@@ -113,6 +114,7 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
      * While imported hashes remain (bcrypt, say, slower or faster than argon2id), every check runs one
      * argon2id verify and one verify against an imported hash side by side: the account's own, the other
      * one against the dummy or a sample. Unknown, imported and native accounts then cost the same.
+     * With REQUIRE_VERIFIED_EMAIL, the right password for an unverified address throws EmailNotVerified.
      */
     async verifyLogin (login: string, password: string): Promise<UserRow | undefined> {
       const user = byLogin.get({ login: login.toLowerCase() })
@@ -133,7 +135,9 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
       }
       // The row was read before argon2 ran: the account may have been disabled or deleted since.
       const current = byId.get({ id: user.id })
-      return current === undefined || current.disabled ? undefined : current
+      if (current === undefined || current.disabled) return undefined
+      if (options.requireVerifiedEmail === true && !current.emailVerified) throw new EmailNotVerified()
+      return current
     },
 
     async checkPassword (user: UserRow, password: string): Promise<boolean> {
@@ -143,7 +147,11 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
     update (user: UserRow, changes: { username?: string, email?: string }): UserRow {
       const set: Partial<UserRow> = {}
       if (changes.username !== undefined) set.username = changes.username
-      if (changes.email !== undefined) set.email = changes.email.toLowerCase()
+      // A new address is unverified until its owner opens the link mailed to it.
+      if (changes.email !== undefined && changes.email.toLowerCase() !== user.email) {
+        set.email = changes.email.toLowerCase()
+        set.emailVerified = false
+      }
       if (Object.keys(set).length === 0) return user
       return insertOrConflict(() => db.update(users).set(set).where(eq(users.id, user.id)).returning().all()[0]) ?? user
     },
@@ -180,7 +188,7 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
     },
 
     /** Admin changes; the last active admin can be neither demoted nor disabled. */
-    adminUpdate (userId: number, changes: { role?: Role, disabled?: boolean }): UserRow | undefined {
+    adminUpdate (userId: number, changes: { role?: Role, disabled?: boolean, email_verified?: boolean }): UserRow | undefined {
       return db.transaction((tx) => {
         const target = tx.select().from(users).where(eq(users.id, userId)).get()
         if (target === undefined) return undefined
@@ -189,6 +197,7 @@ export function createUsersService (db: Db, hasher: PasswordHasher) {
         const set: Partial<UserRow> = {}
         if (changes.role !== undefined) set.role = changes.role
         if (changes.disabled !== undefined) set.disabled = changes.disabled
+        if (changes.email_verified !== undefined) set.emailVerified = changes.email_verified
         if (Object.keys(set).length === 0) return target
         const [updated] = tx.update(users).set(set).where(eq(users.id, userId)).returning().all()
         if (changes.disabled === true && !target.disabled) {

@@ -129,7 +129,7 @@ t.test('login with an imported hash: rehashed to argon2id once, over the verifie
   t.teardown(() => sqlite.close())
   const service = createUsersService(db, hasher)
   const insert = (username: string, passwordHash: string) =>
-    db.insert(users).values({ username, email: `${username}@example.com`, passwordHash, createdAt: new Date() }).returning().get()
+    db.insert(users).values({ username, email: `${username}@example.com`, passwordHash, createdAt: new Date() }).returning().all()[0]
   const stored = (id: number) => db.select().from(users).where(eq(users.id, id)).get()!.passwordHash
 
   const bob = insert('bob', hashes.bob)
