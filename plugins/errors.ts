@@ -86,7 +86,7 @@ export function frameworkErrors (err: FastifyError, request: FastifyRequest, rep
 
 export default fp(async (app) => {
   function send (request: FastifyRequest, reply: FastifyReply, status: number, detail: string,
-    extra: { headers?: Record<string, string>, errors?: FieldError[], oauthError?: string } = {}) {
+    extra: { headers?: Record<string, string>, errors?: FieldError[], oauthError?: string, members?: Record<string, unknown> } = {}) {
     if (extra.headers) reply.headers(extra.headers)
     reply.code(status)
     if (request.routeOptions.config?.oauth === true) {
@@ -96,7 +96,7 @@ export default fp(async (app) => {
       const description = status === 400 && extra.errors?.length
         ? extra.errors.map((e) => `${e.field.slice(1) || 'body'} ${e.message}`).join('; ')
         : OAUTH_MESSAGES[status] ?? detail
-      return reply.type('application/json; charset=utf-8').send({ error, error_description: description })
+      return reply.type('application/json; charset=utf-8').send({ error, error_description: description, ...extra.members })
     }
     return reply.type('application/problem+json; charset=utf-8').send({
       type: 'about:blank',
@@ -109,7 +109,7 @@ export default fp(async (app) => {
 
   app.setErrorHandler((err: FastifyError & { validation?: AjvError[], validationContext?: string }, request, reply) => {
     if (err instanceof OAuthError) {
-      return send(request, reply, err.statusCode, err.description, { headers: err.headers, oauthError: err.error })
+      return send(request, reply, err.statusCode, err.description, { headers: err.headers, oauthError: err.error, members: err.members })
     }
     if (err instanceof Problem) {
       return send(request, reply, err.statusCode, err.detail, { headers: err.headers, errors: err.errors })

@@ -5,6 +5,7 @@ import type { Config } from './config.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
 import servicesPlugin from '../plugins/services.js'
+import totpPlugin from '../plugins/totp.js'
 import authPlugin from '../plugins/auth.js'
 import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import validationPlugin from '../plugins/validation.js'
@@ -57,6 +58,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(swaggerPlugin)
   await app.register(dbPlugin)
   await app.register(servicesPlugin)
+  await app.register(totpPlugin)
   await app.register(authPlugin)
 
   await app.register(healthRoutes)

@@ -27,6 +27,7 @@ const TokenBody = Type.Object({
   username: FormField('Password grant: the username or the email, any case', ['alice']),
   password: FormField('Password grant: the password', ['correct horse battery staple']),
   refresh_token: FormField('Refresh grant: the refresh token'),
+  totp: FormField('Password grant, accounts with TOTP on: the current 6-digit code or an unused recovery code (ignored otherwise)', ['123456']),
   scope: FormField('Accepted and ignored (v1 grants no scopes)'),
   client_id: FormField('Accepted and ignored'),
   client_secret: FormField('Accepted and ignored')
@@ -113,6 +114,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         if (user === undefined) {
           throttle.failure(body.username)
           throw new OAuthError(401, 'invalid_grant', INVALID_LOGIN, { 'www-authenticate': 'Bearer' })
+        }
+        const refusal = app.totp.checkLoginCode(user, body.totp)
+        if (refusal !== undefined) {
+          throttle.failure(body.username)
+          throw refusal
         }
         throttle.success(body.username)
         const { sessionId, refreshToken } = app.sessions.create(user.id, clientMeta(request))
