@@ -33,7 +33,7 @@ export interface Enrolment { secret: string, otpauthUri: string }
 export type LoginVerdict = 'ok' | 'code_required' | 'wrong_code'
 
 /** The encryption context of a user's secret (AES-GCM additional data). */
-const contextOf = (userId: number): string => `latchkey-totp-secret:user:${userId}`
+export const contextOf = (userId: number): string => `latchkey-totp-secret:user:${userId}`
 
 const totpFor = (secret: Secret, label = '') =>
   new TOTP({ issuer: TOTP_ISSUER, label, algorithm: ALGORITHM, digits: DIGITS, period: PERIOD, secret })
