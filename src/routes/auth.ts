@@ -26,8 +26,8 @@ const TokenBody = Type.Object({
   grant_type: FormField('`password` (the default when omitted) or `refresh_token`', ['password']),
   username: FormField('Password grant: the username or the email, any case', ['alice']),
   password: FormField('Password grant: the password', ['correct horse battery staple']),
-  refresh_token: FormField('Refresh grant: the refresh token'),
   totp: FormField('Password grant, accounts with TOTP on: the current 6-digit code or an unused recovery code (ignored otherwise)', ['123456']),
+  refresh_token: FormField('Refresh grant: the refresh token'),
   scope: FormField('Accepted and ignored (v1 grants no scopes)'),
   client_id: FormField('Accepted and ignored'),
   client_secret: FormField('Accepted and ignored')
