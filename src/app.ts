@@ -26,7 +26,8 @@ export interface BuildOptions {
 // Never log a password, a token or an Authorization header, whatever a serializer is later taught to log.
 export const logRedactPaths = [
   'req.headers.authorization', 'req.headers.cookie', 'headers.authorization',
-  '*.password', '*.current_password', '*.new_password', '*.refresh_token', '*.access_token', '*.token', '*.client_secret'
+  '*.password', '*.current_password', '*.new_password', '*.refresh_token', '*.access_token', '*.token', '*.client_secret',
+  '*.totp', '*.secret', '*.otpauth_uri', '*.recovery_codes'
 ]
 
 export async function buildApp (config: Config, options: BuildOptions = {}) {
