@@ -148,7 +148,7 @@ export function frameworkErrors (err: FastifyError, request: FastifyRequest, rep
 
 export default fp(async (app) => {
   function send (request: FastifyRequest, reply: FastifyReply, status: number, detail: string,
-    extra: { headers?: Record<string, string>, errors?: FieldError[], oauthError?: string } = {}) {
+    extra: { headers?: Record<string, string>, errors?: FieldError[], oauthError?: string, members?: Record<string, unknown> } = {}) {
     if (extra.headers) reply.headers(extra.headers)
     reply.code(status)
     if (request.routeOptions.config?.oauth === true) {
@@ -159,7 +159,7 @@ export default fp(async (app) => {
         ? extra.errors.map((e) => `${fieldSubject(e.field.slice(1), 'The request body')} ${e.message}`).join('; ')
         : OAUTH_MESSAGES[status] ?? detail
       // `detail` repeats the description for clients written against FastAPI, which read `detail` (API.md).
-      return reply.type('application/json; charset=utf-8').send({ error, error_description: description, detail: description })
+      return reply.type('application/json; charset=utf-8').send({ error, error_description: description, detail: description, ...extra.members })
     }
     return reply.type('application/problem+json; charset=utf-8').send({
       type: 'about:blank',
@@ -172,7 +172,7 @@ export default fp(async (app) => {
 
   app.setErrorHandler((err: FastifyError & { validation?: AjvError[], validationContext?: string }, request, reply) => {
     if (err instanceof OAuthError) {
-      return send(request, reply, err.statusCode, err.description, { headers: err.headers, oauthError: err.error })
+      return send(request, reply, err.statusCode, err.description, { headers: err.headers, oauthError: err.error, members: err.members })
     }
     if (err instanceof Problem) {
       return send(request, reply, err.statusCode, err.detail, { headers: err.headers, errors: err.errors })

@@ -51,6 +51,13 @@ export default fp(async (app) => {
             type: 'oauth2',
             description: 'OAuth2 password flow: the token endpoint returns a bearer access token.',
             flows: { password: { tokenUrl: '/auth/token', refreshUrl: '/auth/token', scopes: {} } }
+          },
+          // The OAuth2 form has no field for a one-time code: TOTP users paste an access token here instead.
+          HTTPBearer: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'Paste an access token from POST /auth/token (users with TOTP: sign in with curl, adding `-d totp=123456`).'
           }
         }
       }

@@ -7,6 +7,7 @@ import dbPlugin from '../plugins/db.js'
 import servicesPlugin from '../plugins/services.js'
 import mailPlugin, { type MailPluginOptions } from '../plugins/mail.js'
 import recoveryPlugin from '../plugins/recovery.js'
+import totpPlugin from '../plugins/totp.js'
 import authPlugin from '../plugins/auth.js'
 import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import validationPlugin from '../plugins/validation.js'
@@ -33,7 +34,8 @@ export interface BuildOptions {
 // Never log a password, a token or an Authorization header, whatever a serializer is later taught to log.
 export const logRedactPaths = [
   'req.headers.authorization', 'req.headers.cookie', 'headers.authorization',
-  '*.password', '*.current_password', '*.new_password', '*.refresh_token', '*.access_token', '*.token', '*.client_secret'
+  '*.password', '*.current_password', '*.new_password', '*.refresh_token', '*.access_token', '*.token', '*.client_secret',
+  '*.totp', '*.secret', '*.otpauth_uri', '*.recovery_codes'
 ]
 
 export async function buildApp (config: Config, options: BuildOptions = {}) {
@@ -70,6 +72,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(servicesPlugin)
   await app.register(mailPlugin, options.mail ?? {})
   await app.register(recoveryPlugin)
+  await app.register(totpPlugin)
   await app.register(authPlugin)
 
   await app.register(healthRoutes)

@@ -10,6 +10,8 @@ import { Problem } from './errors.js'
 import { packageVersion as version } from './paths.js'
 import { addKey, KeyFileError, listKeys, retireKey } from './services/keys.js'
 import { createPasswordHasher } from './services/passwords.js'
+import { resetTotp } from './services/totp.js'
+import { TotpKeyError } from './services/totp-key.js'
 import { createUsersService, type Role } from './services/users.js'
 
 const HELP = `latchkey ${version} — a self-contained JWT authentication server
@@ -21,6 +23,7 @@ Usage:
   latchkey user list
   latchkey user set-role U admin|user
   latchkey user disable U | latchkey user enable U
+  latchkey user reset-totp --username U  turn off U's TOTP (lost device)
   latchkey keys rotate                 add a signing key (used from the next start)
   latchkey keys list
   latchkey keys retire KID             stop accepting tokens signed with KID
@@ -73,12 +76,12 @@ function openUsers (config: Config) {
   return { db, sqlite, service: createUsersService(db, hasher) }
 }
 
-const USER_USAGE = 'usage: latchkey user create|list|set-role|disable|enable …'
+const USER_USAGE = 'usage: latchkey user create|list|set-role|disable|enable|reset-totp …'
 const CREATE_USAGE = 'usage: latchkey user create --username U --email E [--role admin|user] [--password-stdin]'
 
 async function userCommand (args: string[]): Promise<void> {
   const [action, ...rest] = args
-  if (!['create', 'list', 'set-role', 'disable', 'enable'].includes(action)) throw new UsageError(USER_USAGE)
+  if (!['create', 'list', 'set-role', 'disable', 'enable', 'reset-totp'].includes(action)) throw new UsageError(USER_USAGE)
   let parsed
   try {
     parsed = parseArgs({
@@ -137,6 +140,13 @@ async function userCommand (args: string[]): Promise<void> {
         const role = positionals[1] as Role
         const user = service.adminUpdate(find(positionals[0]).id, { role })
         console.log(`${user!.username} is now ${role}.`)
+        return
+      }
+      case 'reset-totp': {
+        if (!values.username) throw new UsageError('usage: latchkey user reset-totp --username U')
+        const user = find(values.username)
+        resetTotp(db, user.id)
+        console.log(`${user.username}'s TOTP is off${user.totpEnabled ? '' : ' (it was not on)'}: they sign in with their password alone.`)
         return
       }
       default: {
@@ -218,6 +228,7 @@ function explain (err: unknown): string | undefined {
   if (err instanceof ConfigError) return err.message
   if (err instanceof UsageError) return err.message
   if (err instanceof KeyFileError) return err.message
+  if (err instanceof TotpKeyError) return err.message
   if (err instanceof Problem) {
     return err.errors?.length ? err.errors.map((e) => `${e.field.slice(1)} ${e.message}`).join('; ') : err.detail
   }

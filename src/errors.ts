@@ -30,7 +30,9 @@ export class OAuthError extends Error {
     readonly statusCode: number,
     readonly error: 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'slow_down' | 'invalid_client',
     readonly description: string,
-    readonly headers: Record<string, string> = {}
+    readonly headers: Record<string, string> = {},
+    /** Extension members of the error body (e.g. `mfa_required`), declared in OAuthErrorResponse. */
+    readonly members: Record<string, unknown> = {}
   ) {
     super(description)
     this.name = 'OAuthError'

@@ -32,7 +32,7 @@ interface Document {
   openapi: string
   paths: Record<string, Record<string, Operation>>
   tags: Array<{ name: string }>
-  components: { securitySchemes: Record<string, { type: string, flows?: { password?: { tokenUrl: string } } }>, schemas?: Record<string, Schema> }
+  components: { securitySchemes: Record<string, { type: string, scheme?: string, bearerFormat?: string, flows?: { password?: { tokenUrl: string } } }>, schemas?: Record<string, Schema> }
 }
 
 // Hidden on purpose: the root redirect and Swagger UI's own routes.
@@ -151,7 +151,21 @@ t.test('security: OAuth2 password flow against /auth/token, on every protected r
     }
   }
   // Logout works with a refresh token alone, so the bearer token is optional there.
-  t.same(doc.paths['/auth/logout'].post.security, [{}, { OAuth2PasswordBearer: [] }])
+  t.same(doc.paths['/auth/logout'].post.security, [{}, { OAuth2PasswordBearer: [] }, { HTTPBearer: [] }])
+})
+
+t.test('security: an HTTP bearer scheme beside OAuth2, for a pasted token (TOTP users)', async (t) => {
+  const doc = await openapi()
+  t.match(doc.components.securitySchemes.HTTPBearer, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+  for (const { method, path, op } of operations(doc)) {
+    const oauth = op.security?.some((s) => 'OAuth2PasswordBearer' in s) ?? false
+    t.equal(op.security?.some((s) => 'HTTPBearer' in s) ?? false, oauth, `${method.toUpperCase()} ${path}: HTTPBearer wherever OAuth2PasswordBearer is`)
+  }
+  const token = doc.paths['/auth/token'].post
+  const fields = token.requestBody!.content['application/x-www-form-urlencoded'].schema.properties!
+  t.ok('totp' in fields, 'the token endpoint documents `totp`')
+  const error = doc.components.schemas!.OAuthError
+  t.equal(error.properties?.mfa_required?.type, 'boolean', 'and `mfa_required` in its error body')
 })
 
 t.test('the OAuth2 endpoints take form bodies; every other body is JSON', async (t) => {
@@ -163,7 +177,7 @@ t.test('the OAuth2 endpoints take form bodies; every other body is JSON', async 
     t.same(types, [expected], `${method.toUpperCase()} ${path} consumes ${expected}`)
   }
   const token = doc.paths['/auth/token'].post.requestBody!.content['application/x-www-form-urlencoded'].schema
-  t.match(Object.keys(token.properties!), ['grant_type', 'username', 'password', 'refresh_token', 'scope', 'client_id', 'client_secret'])
+  t.match(Object.keys(token.properties!), ['grant_type', 'username', 'password', 'totp', 'refresh_token', 'scope', 'client_id', 'client_secret'])
   t.equal(doc.paths['/auth/token'].post.responses['200'].description !== undefined, true)
 })
 

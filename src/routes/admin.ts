@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { notFound } from '../errors.js'
 import { bearer, Cursor, IdParams, Limit, NoContent, Page, problems, UserResponse } from '../schemas/common.js'
 import { toPublicUser } from '../services/users.js'
+import { totpAdminRoutes } from './totp.js'
 
 const ListUsersQuery = Type.Object({
   limit: Type.Optional(Limit),
@@ -81,6 +82,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     app.users.remove(request.params.id)
     return reply.code(204).send(null)
   })
+
+  await app.register(totpAdminRoutes)
 
   app.get('/admin/stats', {
     schema: {

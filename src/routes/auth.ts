@@ -29,6 +29,7 @@ const TokenBody = Type.Object({
   grant_type: FormField('`password` (the default when omitted) or `refresh_token`', ['password']),
   username: FormField('Password grant: the username or the email, any case', ['alice']),
   password: FormField('Password grant: the password', ['correct horse battery staple']),
+  totp: FormField('Password grant, accounts with TOTP on: the current 6-digit code or an unused recovery code (ignored otherwise)', ['123456']),
   refresh_token: FormField('Refresh grant: the refresh token'),
   scope: FormField('Accepted and ignored (v1 grants no scopes)'),
   client_id: FormField('Accepted and ignored'),
@@ -124,6 +125,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           // No WWW-Authenticate: that is a resource server's challenge (RFC 6750), which strict OAuth
           // clients would report instead of this invalid_grant (API.md, v2).
           throw new OAuthError(401, 'invalid_grant', INVALID_LOGIN)
+        }
+        const refusal = app.totp.checkLoginCode(user, body.totp)
+        if (refusal !== undefined) {
+          throttle.failure(body.username)
+          throw refusal
         }
         throttle.success(body.username)
         const { sessionId, refreshToken } = app.sessions.create(user.id, clientMeta(request))

@@ -5,6 +5,7 @@ import { notFound, Problem } from '../errors.js'
 import { AnyPassword, bearer, Email, IdParams, NewPassword, NoContent, problems, Username, UserResponse } from '../schemas/common.js'
 import { LoginThrottle } from '../services/login-throttle.js'
 import { toPublicUser } from '../services/users.js'
+import { totpSelfRoutes } from './totp.js'
 
 const UpdateMeBody = Type.Object({
   username: Type.Optional(Username),
@@ -48,6 +49,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       throw err
     }
   }
+
+  // TOTP enrolment checks the password too: the same throttle and per-IP limit.
+  await app.register(totpSelfRoutes, { throttled, rateLimit })
 
   app.get('/users/me', {
     schema: {

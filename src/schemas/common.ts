@@ -15,7 +15,11 @@ export const ProblemResponse = Type.Object({
 export const OAuthErrorResponse = Type.Object({
   error: Type.String({ description: 'RFC 6749 §5.2 error code', examples: ['invalid_grant'] }),
   error_description: Type.String({ examples: ['Incorrect username or password'] }),
-  detail: Type.String({ description: 'The same sentence as error_description, for clients written against FastAPI', examples: ['Incorrect username or password'] })
+  detail: Type.String({ description: 'The same sentence as error_description, for clients written against FastAPI', examples: ['Incorrect username or password'] }),
+  mfa_required: Type.Optional(Type.Boolean({
+    description: 'Password grant only: true when the password was right but the account needs a one-time code (send it in `totp`)',
+    examples: [true]
+  }))
 }, { $id: 'OAuthError', description: 'RFC 6749 §5.2 error response' })
 
 /** Response entries for a set of problem statuses, each described for Swagger readers. */
@@ -99,4 +103,6 @@ export const IdParams = Type.Object({
 
 export const NoContent = Type.Null({ description: 'No content' })
 
-export const bearer = [{ OAuth2PasswordBearer: [] }]
+// Either scheme: Swagger UI's OAuth2 password form has no field for a one-time code, so a TOTP user
+// signs in elsewhere (curl -d totp=…) and pastes the access token into HTTPBearer.
+export const bearer: Array<Record<string, string[]>> = [{ OAuth2PasswordBearer: [] }, { HTTPBearer: [] }]
