@@ -7,7 +7,7 @@ import type { FastifyJWTOptions } from '@fastify/jwt'
 import { dataDirectory } from '../src/db/open.js'
 import type { UserRow } from '../src/db/schema.js'
 import { adminRequired, invalidToken, notAuthenticated } from '../src/errors.js'
-import { loadOrCreateKeys, type SigningKey } from '../src/services/keys.js'
+import { keysDirectory, loadOrCreateKeys, type SigningKey } from '../src/services/keys.js'
 
 export interface AccessClaims {
   sub: string
@@ -55,8 +55,18 @@ const bearerToken = (request: FastifyRequest): string | undefined => BEARER.exec
 
 export default fp(async (app) => {
   const { config } = app
+  // A first key on a database that already has sessions means the old keys are gone (a deleted or
+  // unmounted keys folder): the tokens they signed will not verify, which the operator must hear of.
+  function warnIfSessionsOutstanding (key: SigningKey) {
+    const active = app.users.stats().active_sessions
+    if (active === 0) return
+    app.log.warn({ kid: key.kid, activeSessions: active },
+      `no signing key was found in ${keysDirectory(dataDirectory(config.DATABASE_PATH))}, so a new one was created, but the ` +
+      `database has ${active} active session(s): every access token issued before now will be refused (clients must ` +
+      'refresh or sign in again). If the keys folder was lost by mistake, stop the server and restore it from a backup.')
+  }
   const hs256 = config.JWT_SECRET !== undefined
-  const keys = hs256 ? [] : loadOrCreateKeys(dataDirectory(config.DATABASE_PATH))
+  const keys = hs256 ? [] : loadOrCreateKeys(dataDirectory(config.DATABASE_PATH), warnIfSessionsOutstanding)
   const byKid = new Map(keys.map((k) => [k.kid, k]))
   const signing = keys[keys.length - 1]
   // HS256 has no public key to take a thumbprint of; the kid is a digest that does not reveal the secret.

@@ -1,7 +1,6 @@
-// Security headers (helmet), opt-in CORS and the per-IP rate limiter the auth routes opt into.
+// Security headers (helmet) and the per-IP rate limiter the auth routes opt into.
 import fp from 'fastify-plugin'
 import helmet from '@fastify/helmet'
-import cors from '@fastify/cors'
 import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit'
 
 declare module 'fastify' {
@@ -22,10 +21,7 @@ export default fp(async (app) => {
     // HSTS is the TLS-terminating proxy's decision, not an http server's.
     strictTransportSecurity: false
   })
-  const origins = app.config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
-  if (origins.length > 0) {
-    await app.register(cors, { origin: origins, methods: ['GET', 'POST', 'PATCH', 'DELETE'] })
-  }
+  // CORS (CORS_ORIGINS) lives with the refresh cookie it grants credentials for: plugins/browser.ts.
   // RATE_LIMIT_PER_MINUTE=0 turns it off (test suites, benchmarks).
   app.decorate('authRateLimit', app.config.RATE_LIMIT_PER_MINUTE > 0
     ? { max: app.config.RATE_LIMIT_PER_MINUTE, timeWindow: 60_000 }

@@ -1,5 +1,6 @@
 // Builds the services once per app (prepared statements live as long as the process) and decorates them.
 import fp from 'fastify-plugin'
+import { createAccountTokensService, type AccountTokensService } from '../src/services/account-tokens.js'
 import { createPasswordHasher, type PasswordHasher } from '../src/services/passwords.js'
 import { createSessionsService, type SessionsService } from '../src/services/sessions.js'
 import { createTasksService, type TasksService } from '../src/services/tasks.js'
@@ -11,8 +12,9 @@ declare module 'fastify' {
     users: UsersService
     sessions: SessionsService
     tasks: TasksService
-    /** One housekeeping pass (the purge timer's): returns how many sessions and audit events went. */
-    purgeExpired (): { sessions: number, auditEvents: number }
+    /** One housekeeping pass (the purge timer's): how many sessions, mailed links and audit events went. */
+    purgeExpired (): { sessions: number, accountTokens: number, auditEvents: number }
+    accountTokens: AccountTokensService
   }
 }
 
@@ -28,13 +30,17 @@ export default fp(async (app) => {
     reuseGrace: config.REFRESH_REUSE_GRACE
   }, app.audit)
   app.decorate('passwords', passwords)
-  app.decorate('users', createUsersService(app.db, passwords, app.audit))
+  app.decorate('users', createUsersService(app.db, passwords, { requireVerifiedEmail: config.REQUIRE_VERIFIED_EMAIL, audit: app.audit }))
   app.decorate('sessions', sessions)
   app.decorate('tasks', createTasksService(app.db))
+  const accountTokens = createAccountTokensService(app.db, { ttl: { reset: config.RESET_TOKEN_TTL, verify: config.VERIFY_TOKEN_TTL } })
+  app.decorate('accountTokens', accountTokens)
 
-  // One purge pass: ended and expired sessions, and audit events past AUDIT_RETENTION_DAYS.
+  // One purge pass: ended and expired sessions, expired reset/verification links, and audit events past
+  // AUDIT_RETENTION_DAYS.
   app.decorate('purgeExpired', () => ({
     sessions: sessions.purge(),
+    accountTokens: accountTokens.purge(),
     auditEvents: app.audit.purge(config.AUDIT_RETENTION_DAYS)
   }))
 

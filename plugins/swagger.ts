@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { packageVersion as version } from '../src/paths.js'
+import { applyDocumentedBounds } from '../src/schemas/documented.js'
 
 interface OpenApiResponse { content?: Record<string, { schema?: { $ref?: string } }> }
 type OpenApiPaths = Record<string, Record<string, { responses?: Record<string, OpenApiResponse> }>>
@@ -25,7 +26,7 @@ export default fp(async (app) => {
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` },
     transformObject: (documents) => {
       if ('openapiObject' in documents) problemContentType(documents.openapiObject.paths as OpenApiPaths | undefined)
-      return 'openapiObject' in documents ? documents.openapiObject : documents.swaggerObject
+      return applyDocumentedBounds('openapiObject' in documents ? documents.openapiObject : documents.swaggerObject)
     },
     openapi: {
       openapi: '3.0.3',
@@ -40,7 +41,9 @@ export default fp(async (app) => {
         { name: 'tasks', description: "The signed-in user's tasks" },
         { name: 'admin', description: 'Administration (role admin)' },
         { name: 'discovery', description: 'Keys and metadata for other services' },
-        { name: 'operations', description: 'Health and readiness' }
+        { name: 'operations', description: 'Health and readiness' },
+        { name: 'fastapi-tutorials', description: 'The paths the FastAPI JWT tutorials use, as aliases of the routes above (TUTORIAL_ROUTES=off removes them)' },
+        { name: 'pages', description: 'The pages that password reset and verification mails link to' }
       ],
       components: {
         securitySchemes: {
@@ -48,6 +51,13 @@ export default fp(async (app) => {
             type: 'oauth2',
             description: 'OAuth2 password flow: the token endpoint returns a bearer access token.',
             flows: { password: { tokenUrl: '/auth/token', refreshUrl: '/auth/token', scopes: {} } }
+          },
+          // The OAuth2 form has no field for a one-time code: TOTP users paste an access token here instead.
+          HTTPBearer: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'Paste an access token from POST /auth/token (users with TOTP: sign in with curl, adding `-d totp=123456`).'
           }
         }
       }

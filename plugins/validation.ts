@@ -8,7 +8,8 @@ import addFormatsModule from 'ajv-formats'
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
 
 function makeAjv (options: Options): Ajv {
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, ...options })
+  // verbose: errors carry their schema, so plugins/errors.ts can state a pattern's own sentence.
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true, ...options })
   addFormats(ajv)
   return ajv
 }

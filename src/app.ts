@@ -7,10 +7,14 @@ import dbPlugin from '../plugins/db.js'
 import servicesPlugin from '../plugins/services.js'
 import auditPlugin from '../plugins/audit.js'
 import metricsPlugin from '../plugins/metrics.js'
+import mailPlugin, { type MailPluginOptions } from '../plugins/mail.js'
+import recoveryPlugin from '../plugins/recovery.js'
+import totpPlugin from '../plugins/totp.js'
 import authPlugin from '../plugins/auth.js'
 import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import validationPlugin from '../plugins/validation.js'
 import securityPlugin from '../plugins/security.js'
+import browserPlugin from '../plugins/browser.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import { OAuthErrorResponse, ProblemResponse } from './schemas/common.js'
 import authRoutes from './routes/auth.js'
@@ -20,21 +24,29 @@ import auditRoutes from './routes/audit.js'
 import taskRoutes from './routes/tasks.js'
 import wellKnownRoutes from './routes/well-known.js'
 import healthRoutes from './routes/health.js'
+import tutorialRoutes from './routes/tutorials.js'
+import { logSerializers } from './log.js'
+import recoveryRoutes from './routes/recovery.js'
+import recoveryPages from './routes/recovery-pages.js'
 
 export interface BuildOptions {
   logger?: FastifyServerOptions['logger']
+  mail?: MailPluginOptions
 }
 
 // Never log a password, a token or an Authorization header, whatever a serializer is later taught to log.
 export const logRedactPaths = [
   'req.headers.authorization', 'req.headers.cookie', 'headers.authorization',
-  '*.password', '*.current_password', '*.new_password', '*.refresh_token', '*.access_token', '*.token', '*.client_secret'
+  '*.password', '*.current_password', '*.new_password', '*.refresh_token', '*.access_token', '*.token', '*.client_secret',
+  '*.totp', '*.secret', '*.otpauth_uri', '*.recovery_codes'
 ]
 
 export async function buildApp (config: Config, options: BuildOptions = {}) {
+  // 'silent' means no logger at all: a per-request child logger with redaction costs ~15 µs.
+  const logger = options.logger ?? (config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL })
   const app = Fastify({
-    // 'silent' means no logger at all: a per-request child logger with redaction costs ~15 µs.
-    logger: options.logger ?? (config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL, redact: logRedactPaths }),
+    // Whatever logger a caller passes, it redacts secrets and query values (src/log.ts).
+    logger: typeof logger === 'object' ? { redact: logRedactPaths, ...logger, serializers: { ...logSerializers, ...logger.serializers } } : logger,
     // One trusted hop: request.ip is the address our proxy appended to X-Forwarded-For, not the
     // first entry, which the client writes (prepending random ones would dodge the rate limit).
     trustProxy: config.TRUST_PROXY ? (_address: string, hop: number) => hop < 1 : false,
@@ -58,10 +70,14 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(errorsPlugin)
   await app.register(validationPlugin)
   await app.register(securityPlugin)
+  await app.register(browserPlugin)
   await app.register(swaggerPlugin)
   await app.register(dbPlugin)
   await app.register(auditPlugin)
   await app.register(servicesPlugin)
+  await app.register(mailPlugin, options.mail ?? {})
+  await app.register(recoveryPlugin)
+  await app.register(totpPlugin)
   await app.register(authPlugin)
 
   await app.register(healthRoutes)
@@ -71,6 +87,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(adminRoutes)
   await app.register(auditRoutes)
   await app.register(taskRoutes)
+  await app.register(tutorialRoutes)
+  await app.register(recoveryRoutes)
+  await app.register(recoveryPages)
   return app
 }
 

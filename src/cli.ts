@@ -9,8 +9,10 @@ import { users } from './db/schema.js'
 import { Problem } from './errors.js'
 import { packageVersion as version } from './paths.js'
 import { auditCommand, recordCliEvent } from './cli-audit.js'
-import { addKey, listKeys, retireKey } from './services/keys.js'
+import { addKey, KeyFileError, listKeys, retireKey } from './services/keys.js'
 import { createPasswordHasher } from './services/passwords.js'
+import { resetTotp } from './services/totp.js'
+import { TotpKeyError } from './services/totp-key.js'
 import { createUsersService, type Role } from './services/users.js'
 
 const HELP = `latchkey ${version} — a self-contained JWT authentication server
@@ -22,9 +24,13 @@ Usage:
   latchkey user list
   latchkey user set-role U admin|user
   latchkey user disable U | latchkey user enable U
+  latchkey user reset-totp --username U  turn off U's TOTP (lost device)
   latchkey keys rotate                 add a signing key (used from the next start)
   latchkey keys list
   latchkey keys retire KID             stop accepting tokens signed with KID
+  latchkey import FILE [--dry-run] [--table T] [--map username=COL,email=COL,…]
+                                       bring users (and their password hashes) from a SQLite
+                                       database or JSON lines, e.g. a FastAPI tutorial's
   latchkey audit [--user U] [--type T] [--limit N] [--json]   newest audit events (a table, or JSON)
   latchkey --help | --version
 
@@ -72,12 +78,12 @@ function openUsers (config: Config) {
   return { db, sqlite, service: createUsersService(db, hasher) }
 }
 
-const USER_USAGE = 'usage: latchkey user create|list|set-role|disable|enable …'
+const USER_USAGE = 'usage: latchkey user create|list|set-role|disable|enable|reset-totp …'
 const CREATE_USAGE = 'usage: latchkey user create --username U --email E [--role admin|user] [--password-stdin]'
 
 async function userCommand (args: string[]): Promise<void> {
   const [action, ...rest] = args
-  if (!['create', 'list', 'set-role', 'disable', 'enable'].includes(action)) throw new UsageError(USER_USAGE)
+  if (!['create', 'list', 'set-role', 'disable', 'enable', 'reset-totp'].includes(action)) throw new UsageError(USER_USAGE)
   let parsed
   try {
     parsed = parseArgs({
@@ -121,7 +127,8 @@ async function userCommand (args: string[]): Promise<void> {
         if (service.findByLogin(username) !== undefined) throw new UsageError(`user ${username} already exists`)
         if (service.findByLogin(email) !== undefined) throw new UsageError(`a user with email ${email.toLowerCase()} already exists`)
         const password = await readPassword(values['password-stdin'])
-        const user = await service.register({ username, email, password, role: values.role as Role }, { actorId: null })
+        // The operator vouches for the address: CLI-created users start verified (API.md).
+        const user = await service.register({ username, email, password, role: values.role as Role, emailVerified: true }, { actorId: null })
         console.log(`Created ${user.role} ${user.username} (id ${user.id}).`)
         return
       }
@@ -135,6 +142,13 @@ async function userCommand (args: string[]): Promise<void> {
         const role = positionals[1] as Role
         const user = service.adminUpdate(find(positionals[0]).id, { role }, { actorId: null })
         console.log(`${user!.username} is now ${role}.`)
+        return
+      }
+      case 'reset-totp': {
+        if (!values.username) throw new UsageError('usage: latchkey user reset-totp --username U')
+        const user = find(values.username)
+        resetTotp(db, user.id)
+        console.log(`${user.username}'s TOTP is off${user.totpEnabled ? '' : ' (it was not on)'}: they sign in with their password alone.`)
         return
       }
       default: {
@@ -203,6 +217,11 @@ async function main (argv: string[]): Promise<void> {
     case 'user': return await userCommand(rest)
     case 'keys': return keysCommand(rest)
     case 'audit': return auditCommand(rest, loadConfig, (message) => new UsageError(message))
+    case 'import': {
+      const { importCommand } = await import('./import/command.js')
+      process.exitCode = importCommand(rest, loadConfig)
+      return
+    }
     default:
       throw new UsageError(`unknown command "${command}"; see latchkey --help`)
   }
@@ -212,6 +231,8 @@ async function main (argv: string[]): Promise<void> {
 function explain (err: unknown): string | undefined {
   if (err instanceof ConfigError) return err.message
   if (err instanceof UsageError) return err.message
+  if (err instanceof KeyFileError) return err.message
+  if (err instanceof TotpKeyError) return err.message
   if (err instanceof Problem) {
     return err.errors?.length ? err.errors.map((e) => `${e.field.slice(1)} ${e.message}`).join('; ') : err.detail
   }

@@ -21,15 +21,38 @@ export const ConfigSchema = Type.Object({
   ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'argon2id lanes' }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino log level' }),
   TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client IP from X-Forwarded-For (only behind a proxy you control)' }),
-  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 60, description: 'Requests a minute per IP on /auth/token, /auth/register, /auth/refresh (0 = off)' }),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 60, description: 'Requests a minute per IP on /auth/token, /auth/register, /auth/refresh, /auth/password/*, /auth/email/verify (0 = off)' }),
   LOGIN_THROTTLE_AFTER: Type.Integer({ minimum: 0, default: 5, description: 'Failed logins for one name before delays begin (0 = off)' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed by CORS (empty = CORS off)' }),
+  COOKIE_SECURE: Type.Boolean({ default: true, description: 'Mark the refresh cookie (mode=cookie) Secure; false only for plain-http development' }),
   SESSION_PURGE_INTERVAL: Type.Integer({ minimum: 0, default: 3600, description: 'Seconds between purges of ended and expired sessions (0 = never)' }),
+  TUTORIAL_ROUTES: Type.Boolean({ default: true, description: 'Serve the FastAPI tutorials\' paths (/token, /auth/login, /users/signup, /secure-data, /admin/dashboard) as aliases' }),
+  SMTP_URL: Type.Optional(Type.String({ minLength: 1, description: 'smtp://user:pass@host:587 or smtps://…; unset = mails go to <data dir>/outbox/*.eml' })),
+  MAIL_FROM: Type.String({ minLength: 3, default: 'Latchkey <no-reply@localhost>', description: 'From: of every mail' }),
+  APP_URL: Type.Optional(Type.String({ minLength: 1, description: 'Base of the links in mails; default the issuer' })),
+  RESET_TOKEN_TTL: Seconds(1800, 'Password reset link lifetime, seconds'),
+  VERIFY_TOKEN_TTL: Seconds(86400, 'Email verification link lifetime, seconds'),
+  REQUIRE_VERIFIED_EMAIL: Type.Boolean({ default: false, description: 'Refuse the password grant until the email address is verified' }),
   AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 0, default: 90, description: 'Days audit events are kept; each purge pass deletes older ones (0 = every event)' }),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve Prometheus metrics at GET /metrics on HOST:METRICS_PORT (unset = off)' }))
 })
 
-export type Config = Static<typeof ConfigSchema> & { JWT_ISSUER: string }
+// Set only when given: the issuer and the app URL get computed defaults, the others mean "off".
+const OPTIONAL = new Set(['JWT_ISSUER', 'JWT_SECRET', 'SMTP_URL', 'APP_URL', 'METRICS_PORT'])
+// Never echoed in an error: they hold a secret (SMTP_URL may carry the SMTP password).
+const HIDDEN = new Set(['JWT_SECRET', 'SMTP_URL'])
+
+/** A URL string with one of the given protocols and a host, or undefined. */
+function urlWith (value: string, protocols: string[]): URL | undefined {
+  try {
+    const url = new URL(value)
+    return protocols.includes(url.protocol) && url.hostname !== '' ? url : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export type Config = Static<typeof ConfigSchema> & { JWT_ISSUER: string, APP_URL: string }
 
 export class ConfigError extends Error {
   constructor (readonly problems: string[]) {
@@ -61,28 +84,60 @@ export function parseConfig (env: Record<string, unknown>): Config {
   }
   const TRUE = ['1', 'true', 'yes', 'on']
   const FALSE = ['0', 'false', 'no', 'off']
-  if (typeof input.TRUST_PROXY === 'string') {
-    const v = input.TRUST_PROXY.toLowerCase()
-    if (TRUE.includes(v)) input.TRUST_PROXY = true
-    else if (FALSE.includes(v)) input.TRUST_PROXY = false
+  // Every boolean variable reads the same words (TRUST_PROXY=yes, TUTORIAL_ROUTES=off, …).
+  for (const [key, schema] of Object.entries(ConfigSchema.properties)) {
+    const raw = input[key]
+    if (schema.type !== 'boolean' || typeof raw !== 'string') continue
+    const v = raw.toLowerCase()
+    if (TRUE.includes(v)) input[key] = true
+    else if (FALSE.includes(v)) input[key] = false
   }
   const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, input)) as Record<string, unknown>
   const problems: string[] = []
   for (const key of Object.keys(ConfigSchema.properties) as Array<keyof typeof ConfigSchema.properties>) {
     const schema = ConfigSchema.properties[key]
     const value = converted[key]
-    if (value === undefined && !(key === 'JWT_ISSUER' || key === 'JWT_SECRET' || key === 'METRICS_PORT')) {
+    if (value === undefined && !OPTIONAL.has(key)) {
       problems.push(`${key} is required: ${allowed(schema)}`)
     } else if (value !== undefined && !Value.Check(schema, value)) {
-      problems.push(`${key}=${key === 'JWT_SECRET' ? '(hidden)' : JSON.stringify(env[key])} is not valid: expected ${allowed(schema)}`)
+      problems.push(`${key}=${HIDDEN.has(key) ? '(hidden)' : JSON.stringify(env[key])} is not valid: expected ${allowed(schema)}`)
     }
+  }
+  if (typeof converted.SMTP_URL === 'string' && urlWith(converted.SMTP_URL, ['smtp:', 'smtps:']) === undefined) {
+    problems.push('SMTP_URL is not valid: expected smtp://user:password@host:port or smtps://user:password@host:port')
+  }
+  if (typeof converted.APP_URL === 'string' && urlWith(converted.APP_URL, ['http:', 'https:']) === undefined) {
+    problems.push(`APP_URL=${JSON.stringify(env.APP_URL)} is not valid: expected an http:// or https:// URL`)
   }
   if (typeof converted.JWT_SECRET === 'string' && Buffer.byteLength(converted.JWT_SECRET) < 32) {
     if (!problems.some((p) => p.startsWith('JWT_SECRET'))) problems.push('JWT_SECRET is too short: expected at least 32 bytes')
+  }
+  if (typeof converted.CORS_ORIGINS === 'string') {
+    for (const origin of listOrigins(converted.CORS_ORIGINS)) {
+      if (!isOrigin(origin)) problems.push(`CORS_ORIGINS entry ${JSON.stringify(origin)} is not an origin: expected scheme://host[:port], without a path or a trailing slash`)
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems)
   const config = converted as Config
   config.JWT_ISSUER ??= `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`
   config.JWT_ISSUER = config.JWT_ISSUER.replace(/\/+$/, '')
+  config.APP_URL = (config.APP_URL ?? config.JWT_ISSUER).replace(/\/+$/, '')
   return config
 }
+
+function listOrigins (value: string): string[] {
+  return value.split(',').map((o) => o.trim()).filter(Boolean)
+}
+
+/** An origin exactly as browsers send it in `Origin` (RFC 6454 §6.2): http(s), host, port only when not the default. */
+function isOrigin (value: string): boolean {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value
+  } catch {
+    return false
+  }
+}
+
+/** The browser origins CORS_ORIGINS lists (validated at parse time). */
+export const corsOrigins = (config: Pick<Config, 'CORS_ORIGINS'>): string[] => listOrigins(config.CORS_ORIGINS)

@@ -2,6 +2,15 @@
 
 export interface FieldError { field: string, message: string }
 
+/** A field's subject in a sentence: the root pointer "" is the body itself. */
+export const fieldSubject = (field: string, root = 'The request body') => field === '' ? root : field
+
+/** One sentence for a list of field errors, for `detail` and `error_description`. */
+export function invalidRequestSentence (errors: FieldError[]): string {
+  if (errors.length === 1 && errors[0].field === '') return `${fieldSubject('')} ${errors[0].message}`
+  return `The request is invalid: ${errors.map((e) => `${fieldSubject(e.field)} ${e.message}`).join('; ')}`
+}
+
 /** An RFC 9457 problem: `detail` is the human sentence clients show. */
 export class Problem extends Error {
   constructor (
@@ -21,10 +30,23 @@ export class OAuthError extends Error {
     readonly statusCode: number,
     readonly error: 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'slow_down' | 'invalid_client',
     readonly description: string,
-    readonly headers: Record<string, string> = {}
+    readonly headers: Record<string, string> = {},
+    /** Extension members of the error body (e.g. `mfa_required`), declared in OAuthErrorResponse. */
+    readonly members: Record<string, unknown> = {}
   ) {
     super(description)
     this.name = 'OAuthError'
+  }
+}
+
+/**
+ * The right password for an address not yet verified, while REQUIRE_VERIFIED_EMAIL is on. An OAuthError,
+ * so the token endpoint answers 401 invalid_grant; any other route shows it as a problem with the same sentence.
+ */
+export class EmailNotVerified extends OAuthError {
+  constructor () {
+    super(401, 'invalid_grant', 'Verify your email address before signing in', { 'www-authenticate': 'Bearer' })
+    this.name = 'EmailNotVerified'
   }
 }
 
@@ -42,8 +64,7 @@ export const invalidToken = (expired = false) =>
 export const adminRequired = () => new Problem(403, 'Admin access required')
 export const notFound = (what = 'Not found') => new Problem(404, what)
 export const conflict = (detail: string) => new Problem(409, detail)
-export const unprocessable = (errors: FieldError[]) =>
-  new Problem(422, `The request is invalid: ${errors.map((e) => `${e.field || '/'} ${e.message}`).join('; ')}`, {}, errors)
+export const unprocessable = (errors: FieldError[]) => new Problem(422, invalidRequestSentence(errors), {}, errors)
 
 /** better-sqlite3 reports constraint failures with an error code; services translate them. */
 export function isUniqueViolation (err: unknown): boolean {

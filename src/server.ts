@@ -7,6 +7,9 @@ import { dataDirectory } from './db/open.js'
 
 export interface Started { app: App, url: string }
 
+/** Signals the kernel raises for a native fault (https://nodejs.org/api/process.html#signal-events). */
+export const CRASH_SIGNALS = ['SIGBUS', 'SIGSEGV', 'SIGILL', 'SIGFPE'] as const
+
 export async function startServer (config: Config, out: (line: string) => void = console.log): Promise<Started> {
   const app = await buildApp(config)
   const address = await app.listen({ host: config.HOST, port: config.PORT })
@@ -19,7 +22,10 @@ export async function startServer (config: Config, out: (line: string) => void =
   }
 
   // Stop accepting, let in-flight requests finish, close the database; a second signal forces exit.
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  // Not on a crash signal: a JS listener for SIGBUS/SIGSEGV/SIGILL/SIGFPE returns to the faulting
+  // instruction, which faults again forever (100 % CPU, SIGTERM ignored). Left to the default action,
+  // the process dies by the signal and the supervisor restarts it (docs/deploying.md).
+  closeWithGrace({ delay: 10_000, skip: [...CRASH_SIGNALS] }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down')
     await app.close()

@@ -48,3 +48,11 @@ t.test('a secret of 32 characters but fewer bytes is impossible; 32 ASCII bytes 
   t.equal(parseConfig({ JWT_SECRET: 'x'.repeat(32) }).JWT_SECRET, 'x'.repeat(32))
   t.throws(() => parseConfig({ JWT_SECRET: 'x'.repeat(31) }), ConfigError)
 })
+
+t.test('TUTORIAL_ROUTES: on by default; the boolean words of every boolean variable', async (t) => {
+  t.equal(parseConfig({}).TUTORIAL_ROUTES, true)
+  for (const word of ['off', 'OFF', 'false', '0', 'no']) t.equal(parseConfig({ TUTORIAL_ROUTES: word }).TUTORIAL_ROUTES, false, word)
+  for (const word of ['on', 'true', '1', 'yes']) t.equal(parseConfig({ TUTORIAL_ROUTES: word }).TUTORIAL_ROUTES, true, word)
+  const err = t.throws(() => parseConfig({ TUTORIAL_ROUTES: 'maybe' })) as ConfigError
+  t.same(err.problems, ['TUTORIAL_ROUTES="maybe" is not valid: expected true or false'])
+})

@@ -32,7 +32,7 @@ interface Document {
   openapi: string
   paths: Record<string, Record<string, Operation>>
   tags: Array<{ name: string }>
-  components: { securitySchemes: Record<string, { type: string, flows?: { password?: { tokenUrl: string } } }>, schemas?: Record<string, Schema> }
+  components: { securitySchemes: Record<string, { type: string, scheme?: string, bearerFormat?: string, flows?: { password?: { tokenUrl: string } } }>, schemas?: Record<string, Schema> }
 }
 
 // Hidden on purpose: the root redirect and Swagger UI's own routes.
@@ -138,7 +138,9 @@ t.test('security: OAuth2 password flow against /auth/token, on every protected r
   t.equal(scheme.type, 'oauth2')
   t.equal(scheme.flows?.password?.tokenUrl, '/auth/token')
   const open = ['/health', '/ready', '/.well-known/jwks.json', '/.well-known/oauth-authorization-server',
-    '/auth/register', '/auth/token', '/auth/revoke', '/auth/refresh']
+    '/auth/register', '/auth/token', '/auth/revoke', '/auth/refresh', '/token', '/auth/login', '/users/signup',
+    '/auth/password/forgot', '/auth/password/reset', '/auth/email/verify',
+    '/reset-password', '/verify-email', '/assets/recovery.js', '/assets/recovery.css']
   for (const { method, path, op } of operations(doc)) {
     const name = `${method.toUpperCase()} ${path}`
     if (open.includes(path)) {
@@ -149,7 +151,21 @@ t.test('security: OAuth2 password flow against /auth/token, on every protected r
     }
   }
   // Logout works with a refresh token alone, so the bearer token is optional there.
-  t.same(doc.paths['/auth/logout'].post.security, [{}, { OAuth2PasswordBearer: [] }])
+  t.same(doc.paths['/auth/logout'].post.security, [{}, { OAuth2PasswordBearer: [] }, { HTTPBearer: [] }])
+})
+
+t.test('security: an HTTP bearer scheme beside OAuth2, for a pasted token (TOTP users)', async (t) => {
+  const doc = await openapi()
+  t.match(doc.components.securitySchemes.HTTPBearer, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+  for (const { method, path, op } of operations(doc)) {
+    const oauth = op.security?.some((s) => 'OAuth2PasswordBearer' in s) ?? false
+    t.equal(op.security?.some((s) => 'HTTPBearer' in s) ?? false, oauth, `${method.toUpperCase()} ${path}: HTTPBearer wherever OAuth2PasswordBearer is`)
+  }
+  const token = doc.paths['/auth/token'].post
+  const fields = token.requestBody!.content['application/x-www-form-urlencoded'].schema.properties!
+  t.ok('totp' in fields, 'the token endpoint documents `totp`')
+  const error = doc.components.schemas!.OAuthError
+  t.equal(error.properties?.mfa_required?.type, 'boolean', 'and `mfa_required` in its error body')
 })
 
 t.test('the OAuth2 endpoints take form bodies; every other body is JSON', async (t) => {
@@ -157,11 +173,11 @@ t.test('the OAuth2 endpoints take form bodies; every other body is JSON', async 
   for (const { method, path, op } of operations(doc)) {
     if (op.requestBody === undefined) continue
     const types = Object.keys(op.requestBody.content)
-    const expected = path === '/auth/token' || path === '/auth/revoke' ? 'application/x-www-form-urlencoded' : 'application/json'
+    const expected = ['/auth/token', '/auth/revoke', '/token', '/auth/login'].includes(path) ? 'application/x-www-form-urlencoded' : 'application/json'
     t.same(types, [expected], `${method.toUpperCase()} ${path} consumes ${expected}`)
   }
   const token = doc.paths['/auth/token'].post.requestBody!.content['application/x-www-form-urlencoded'].schema
-  t.match(Object.keys(token.properties!), ['grant_type', 'username', 'password', 'refresh_token', 'scope', 'client_id', 'client_secret'])
+  t.match(Object.keys(token.properties!), ['grant_type', 'username', 'password', 'totp', 'refresh_token', 'scope', 'client_id', 'client_secret'])
   t.equal(doc.paths['/auth/token'].post.responses['200'].description !== undefined, true)
 })
 
@@ -258,4 +274,27 @@ t.test('every response says what it is (no generated "Default Response")', async
   const generic = operations(doc).flatMap(({ method, path, op }) =>
     Object.entries(op.responses ?? {}).filter(([, r]) => (r as { description?: string }).description === 'Default Response').map(([code]) => `${method} ${path} ${code}`))
   t.same(generic, [])
+})
+
+t.test('bounds users see: the password policy, the email pattern, required fields, the OAuth2 error shape', async (t) => {
+  const doc = await openapi()
+  for (const [path, field] of [['/auth/register', 'password'], ['/users/signup', 'password'], ['/users/me/password', 'new_password']]) {
+    const schema = resolve(doc, doc.paths[path].post.requestBody!.content['application/json'].schema)
+    const password = schema.properties![field] as Schema & { minLength?: number, maxLength?: number }
+    t.equal(password.minLength, 8, `${path} ${field}: minLength 8`)
+    t.equal(password.maxLength, 128, `${path} ${field}: maxLength 128 (the policy, after NFKC), not the early 512 cap`)
+    t.match((password as { description?: string }).description, /NFKC/)
+  }
+  const register = resolve(doc, doc.paths['/auth/register'].post.requestBody!.content['application/json'].schema)
+  const email = register.properties!.email as Schema & { pattern?: string, format?: string }
+  t.equal(email.format, 'email')
+  const pattern = new RegExp(email.pattern!)
+  t.ok(pattern.test('alice@example.com'))
+  t.notOk(pattern.test('alice@localhost'), 'the pattern requires the dot the validator requires')
+  t.notMatch(JSON.stringify(doc), /x-documented|x-pattern-message/, 'annotations for the document are not in it')
+  const revoke = doc.paths['/auth/revoke'].post.requestBody!.content['application/x-www-form-urlencoded'].schema
+  t.same(resolve(doc, revoke).required, ['token'], '/auth/revoke: token is required')
+  t.same(doc.components.schemas!.OAuthError.required, ['error', 'error_description', 'detail'])
+  const signup = resolve(doc, doc.paths['/users/signup'].post.requestBody!.content['application/json'].schema)
+  t.same(signup.required, ['email', 'password'], '/users/signup: username is optional')
 })

@@ -6,6 +6,7 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
 import { migrationsFolder } from '../paths.js'
 import * as schema from './schema.js'
+import { withStartupLock } from './startup-lock.js'
 
 export type Db = BetterSQLite3Database<typeof schema>
 
@@ -36,16 +37,23 @@ export function ensureDirectory (dir: string): void {
 }
 
 export function openDatabase (databasePath: string, { migrations = true } = {}): OpenedDatabase {
-  ensureDirectory(dataDirectory(databasePath))
+  const dir = dataDirectory(databasePath)
+  ensureDirectory(dir)
+  // Switching a new file to WAL and migrating it must not race another process starting on it.
+  return databasePath === ':memory:' ? open(databasePath, migrations) : withStartupLock(dir, () => open(databasePath, migrations))
+}
+
+function open (databasePath: string, migrations: boolean): OpenedDatabase {
   const sqlite = new Database(databasePath)
   try {
+    // Before anything else: another connection may hold the write lock for a moment.
+    sqlite.pragma('busy_timeout = 5000')
     // WAL lets readers run beside the writer. synchronous=NORMAL in WAL mode keeps every committed
     // transaction across a process crash (kill -9); only an OS crash or power loss can drop the
     // last commits, and never corrupts the file (https://www.sqlite.org/pragma.html#pragma_synchronous).
     sqlite.pragma('journal_mode = WAL')
     sqlite.pragma('synchronous = NORMAL')
     sqlite.pragma('foreign_keys = ON')
-    sqlite.pragma('busy_timeout = 5000')
     const db = drizzle({ client: sqlite, schema })
     if (migrations) migrate(db, { migrationsFolder })
     return { sqlite, db }

@@ -1,4 +1,5 @@
-// Drizzle tables for Latchkey: users, sessions (one per login), refresh tokens (a session's family), tasks.
+// Drizzle tables for Latchkey: users, sessions (one per login), refresh tokens (a session's family), tasks,
+// account tokens (reset and verification links), TOTP, audit events.
 import { sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
@@ -65,9 +66,50 @@ export const tasks = sqliteTable('tasks', {
   index('tasks_user_id_id_idx').on(t.userId, t.id)
 ])
 
+// Single-use links mailed to a user (password reset, email verification): only the SHA-256 of the
+// token is stored; `email` is the address it was sent to, so a link for an old address verifies nothing.
+export const accountTokens = sqliteTable('account_tokens', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  kind: text('kind', { enum: ['reset', 'verify'] }).notNull(),
+  tokenHash: text('token_hash').notNull(),
+  email: text('email').notNull(),
+  createdAt: timestamp('created_at').notNull(),
+  expiresAt: timestamp('expires_at').notNull(),
+  usedAt: timestamp('used_at')
+}, (t) => [
+  uniqueIndex('account_tokens_hash_unique').on(t.tokenHash),
+  index('account_tokens_user_kind_idx').on(t.userId, t.kind),
+  index('account_tokens_email_kind_idx').on(t.email, t.kind),
+  index('account_tokens_expires_at_idx').on(t.expiresAt)
+])
+
+// TOTP (RFC 6238): one secret per user, encrypted at rest (src/services/totp-key.ts); pending until confirmed.
+export const totpSecrets = sqliteTable('totp_secrets', {
+  userId: integer('user_id').primaryKey().references(() => users.id, { onDelete: 'cascade' }),
+  // AES-256-GCM: `v1.<iv>.<tag>.<ciphertext>`, base64url parts; the plain secret is never stored.
+  secretEncrypted: text('secret_encrypted').notNull(),
+  createdAt: timestamp('created_at').notNull(),
+  // Null while pending; set when a first code confirms the enrolment.
+  confirmedAt: timestamp('confirmed_at'),
+  // The newest time step (unix time / 30 s) a code was accepted for: that step and older ones are refused (replay).
+  lastUsedStep: integer('last_used_step')
+})
+
+export const totpRecoveryCodes = sqliteTable('totp_recovery_codes', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  // SHA-256 of the normalised code (80 random bits); the code itself is shown once and never stored.
+  codeHash: text('code_hash').notNull(),
+  usedAt: timestamp('used_at')
+}, (t) => [
+  uniqueIndex('totp_recovery_codes_user_hash_unique').on(t.userId, t.codeHash)
+])
+
 export type UserRow = typeof users.$inferSelect
 export type SessionRow = typeof sessions.$inferSelect
 export type TaskRow = typeof tasks.$inferSelect
+export type AccountTokenRow = typeof accountTokens.$inferSelect
 
 // The audit trail. No foreign keys on purpose: an event must outlive the user, session or admin it names
 // (`user.deleted` is recorded as the user row goes, and a deleted admin's past actions stay attributable),

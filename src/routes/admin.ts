@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { notFound } from '../errors.js'
 import { bearer, Cursor, IdParams, Limit, NoContent, Page, problems, UserResponse } from '../schemas/common.js'
 import { toPublicUser } from '../services/users.js'
+import { totpAdminRoutes } from './totp.js'
 
 const ListUsersQuery = Type.Object({
   limit: Type.Optional(Limit),
@@ -13,7 +14,8 @@ const ListUsersQuery = Type.Object({
 
 const AdminUpdateBody = Type.Object({
   role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('admin')], { description: 'New role' })),
-  disabled: Type.Optional(Type.Boolean({ description: 'Disabling ends every session of the user at once' }))
+  disabled: Type.Optional(Type.Boolean({ description: 'Disabling ends every session of the user at once' })),
+  email_verified: Type.Optional(Type.Boolean({ description: 'Mark the email address verified (or not) without a mail' }))
 })
 
 const StatsResponse = Type.Object({
@@ -53,7 +55,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch('/users/:id', {
     schema: {
       tags: ['admin'],
-      summary: 'Change a user’s role or disabled flag',
+      summary: 'Change a user’s role, disabled or email_verified flag',
       security: bearer,
       description: 'The last active admin can be neither demoted nor disabled (409).',
       params: IdParams,
@@ -80,6 +82,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     app.users.remove(request.params.id, request.auditContext)
     return reply.code(204).send(null)
   })
+
+  await app.register(totpAdminRoutes)
 
   app.get('/admin/stats', {
     schema: {

@@ -1,8 +1,8 @@
 // /auth: registration, the OAuth2 token endpoint (password and refresh grants), refresh, logout, revocation.
 import formbody from '@fastify/formbody'
-import { Type } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import type { UserRow } from '../db/schema.js'
 import { notAuthenticated, OAuthError, Problem, unprocessable } from '../errors.js'
 import type { AuditContext } from '../services/audit.js'
@@ -11,6 +11,9 @@ import { toPublicUser } from '../services/users.js'
 import {
   bearer, Email, NewPassword, NoContent, oauthErrors, problems, TokenResponse, Username, UserResponse
 } from '../schemas/common.js'
+import { refuseQueryCredentials } from './oauth-query.js'
+import { aliasDocs, signupOptions, tokenAliases } from './tutorials.js'
+import { ModeField, RefreshCookieParam, SetRefreshCookie } from '../schemas/cookie-mode.js'
 
 const AUTH_BODY_LIMIT = 16 * 1024
 
@@ -27,27 +30,32 @@ const TokenBody = Type.Object({
   grant_type: FormField('`password` (the default when omitted) or `refresh_token`', ['password']),
   username: FormField('Password grant: the username or the email, any case', ['alice']),
   password: FormField('Password grant: the password', ['correct horse battery staple']),
+  totp: FormField('Password grant, accounts with TOTP on: the current 6-digit code or an unused recovery code (ignored otherwise)', ['123456']),
   refresh_token: FormField('Refresh grant: the refresh token'),
   scope: FormField('Accepted and ignored (v1 grants no scopes)'),
   client_id: FormField('Accepted and ignored'),
-  client_secret: FormField('Accepted and ignored')
+  client_secret: FormField('Accepted and ignored'),
+  mode: ModeField
 }, { description: 'application/x-www-form-urlencoded (RFC 6749 §4.3, §6)' })
 
 const RefreshBody = Type.Object({
-  refresh_token: Type.String({ minLength: 1, maxLength: 1024, description: 'The current refresh token' })
+  refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'The current refresh token (required unless mode=cookie)' })),
+  mode: ModeField
 })
 
 const LogoutBody = Type.Object({
   refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Ends the session this refresh token belongs to' })),
-  all: Type.Optional(Type.Boolean({ description: 'With a bearer token: end every session of the user', examples: [true] }))
+  all: Type.Optional(Type.Boolean({ description: 'With a bearer token: end every session of the user', examples: [true] })),
+  mode: ModeField
 })
 
 const RevokeBody = Type.Object({
-  token: FormField('The refresh or access token to revoke'),
+  token: Type.String({ maxLength: 1024, description: 'The refresh or access token to revoke' }),
   token_type_hint: FormField('`refresh_token` or `access_token`; a hint only', ['refresh_token'])
 }, { description: 'application/x-www-form-urlencoded (RFC 7009)' })
 
 const INVALID_LOGIN = 'Incorrect username or password'
+const REFRESH_COOKIE_MISSING = 'mode=cookie needs the latchkey_refresh cookie (or a refresh_token field), and the request carries neither'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app
@@ -56,29 +64,38 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.addHook('onRoute', (route) => { route.bodyLimit ??= AUTH_BODY_LIMIT })
 
-  function sendTokens (reply: FastifyReply, user: Pick<UserRow, 'id' | 'username' | 'role'>, sessionId: number, refreshToken: string) {
+  function sendTokens (reply: FastifyReply, user: Pick<UserRow, 'id' | 'username' | 'role'>, sessionId: number, refreshToken: string, cookieMode = false) {
+    // mode=cookie: the refresh token goes into the httpOnly cookie only, never into the body scripts read.
+    if (cookieMode) app.refreshCookie.set(reply, refreshToken)
     // RFC 6749 §5.1: token responses must not be cached.
     return reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send({
       access_token: app.signAccessToken(user, sessionId),
       token_type: 'bearer' as const,
       expires_in: config.ACCESS_TOKEN_TTL,
-      refresh_token: refreshToken
+      ...(cookieMode ? {} : { refresh_token: refreshToken })
     })
   }
+
+  // One handler for /auth/register and its tutorial alias /users/signup (src/routes/tutorials.ts).
+  async function registerUser (request: FastifyRequest<{ Body: Static<typeof RegisterBody> }>, reply: FastifyReply) {
+    const user = await app.users.register(request.body, request.auditContext)
+    // The address is unverified until the link mailed to it is opened (sent after this answer).
+    app.recovery.sendVerification(user)
+    return reply.code(201).header('location', `/users/${user.id}`).send(toPublicUser(user))
+  }
+  const registerResponses = { 201: UserResponse, ...problems(400, 409, 413, 415, 422, 429) }
 
   app.post('/auth/register', {
     config: { rateLimit },
     schema: {
       tags: ['auth'],
       summary: 'Register a new user',
-      description: 'Creates an account with role `user`. The password is stored as argon2id only.',
+      description: 'Creates an account with role `user` and mails a verification link to the address. The password is stored as argon2id only.',
       body: RegisterBody,
-      response: { 201: UserResponse, ...problems(400, 409, 413, 415, 422, 429) }
+      response: registerResponses
     }
-  }, async (request, reply) => {
-    const user = await app.users.register(request.body, request.auditContext)
-    return reply.code(201).header('location', `/users/${user.id}`).send(toPublicUser(user))
-  })
+  }, registerUser)
+  if (config.TUTORIAL_ROUTES) app.post('/users/signup', signupOptions(app, rateLimit, registerResponses), registerUser as RouteHandlerMethod)
 
   /** Rotate a refresh token (both refresh routes), counted by outcome. */
   function refresh (token: string, ctx: AuditContext) {
@@ -101,20 +118,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const oauth = plain.withTypeProvider<TypeBoxTypeProvider>()
     oauth.removeAllContentTypeParsers()
     await oauth.register(formbody)
+    oauth.addHook('onRequest', refuseQueryCredentials([...Object.keys(TokenBody.properties), ...Object.keys(RevokeBody.properties)]))
+    // A POST with no body at all is an empty form (missing fields: invalid_request), not a type error.
+    oauth.addHook('preValidation', async (request) => { if (request.body === undefined) request.body = {} })
 
-    oauth.post('/auth/token', {
-      config: { oauth: true, rateLimit },
-      schema: {
-        tags: ['auth'],
-        summary: 'OAuth2 token endpoint (password and refresh_token grants)',
-        description: 'Form-encoded. Password grant: `username` (or email) and `password`; creates a session. ' +
-          'Refresh grant: `grant_type=refresh_token` and `refresh_token`; rotates the refresh token.',
-        consumes: ['application/x-www-form-urlencoded'],
-        body: TokenBody,
-        response: { 200: TokenResponse, ...oauthErrors(400, 401, 413, 415, 429) }
-      }
-    }, async (request, reply) => {
+    async function tokenEndpoint (request: FastifyRequest<{ Body: Static<typeof TokenBody> }>, reply: FastifyReply) {
       const body = request.body ?? {}
+      const cookieMode = app.refreshCookie.wanted(request, body.mode)
       const grant = body.grant_type || 'password'
       if (grant === 'password') {
         if (!body.username || !body.password) {
@@ -130,21 +140,48 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         if (user === undefined) {
           app.metrics.passwordGrants.inc({ outcome: 'failure' })
           if (throttle.failure(body.username)) recordThrottled(body.username, request.auditContext)
-          throw new OAuthError(401, 'invalid_grant', INVALID_LOGIN, { 'www-authenticate': 'Bearer' })
+          // No WWW-Authenticate: that is a resource server's challenge (RFC 6750), which strict OAuth
+          // clients would report instead of this invalid_grant (API.md, v2).
+          throw new OAuthError(401, 'invalid_grant', INVALID_LOGIN)
+        }
+        const refusal = app.totp.checkLoginCode(user, body.totp)
+        if (refusal !== undefined) {
+          app.metrics.passwordGrants.inc({ outcome: 'mfa_refused' })
+          if (throttle.failure(body.username)) recordThrottled(body.username, request.auditContext)
+          throw refusal
         }
         throttle.success(body.username)
         app.metrics.passwordGrants.inc({ outcome: 'success' })
         const { sessionId, refreshToken } = app.sessions.create(user.id, request.auditContext)
-        return sendTokens(reply, user, sessionId, refreshToken)
+        return sendTokens(reply, user, sessionId, refreshToken, cookieMode)
       }
       if (grant === 'refresh_token') {
-        if (!body.refresh_token) throw new OAuthError(400, 'invalid_request', 'The refresh_token grant requires refresh_token')
-        const outcome = refresh(body.refresh_token, request.auditContext)
+        const token = body.refresh_token || (cookieMode ? app.refreshCookie.read(request) : undefined)
+        if (!token) throw new OAuthError(400, 'invalid_request', cookieMode ? REFRESH_COOKIE_MISSING : 'The refresh_token grant requires refresh_token')
+        const outcome = refresh(token, request.auditContext)
         if (!outcome.ok) throw new OAuthError(401, 'invalid_grant', 'The refresh token is invalid, expired or revoked')
-        return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken)
+        return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken, cookieMode)
       }
       throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token')
-    })
+    }
+
+    // One route definition under several URLs: /auth/token and the tutorials' /token and /auth/login.
+    for (const url of ['/auth/token', ...tokenAliases(config)]) {
+      oauth.post(url, {
+        config: { oauth: true, rateLimit },
+        schema: {
+          tags: ['auth'],
+          summary: 'OAuth2 token endpoint (password and refresh_token grants)',
+          description: 'Form-encoded. Password grant: `username` (or email) and `password`; creates a session. ' +
+            'Refresh grant: `grant_type=refresh_token` and `refresh_token`; rotates the refresh token.',
+          ...aliasDocs(url, '/auth/token'),
+          consumes: ['application/x-www-form-urlencoded'],
+          body: TokenBody,
+          cookies: RefreshCookieParam,
+          response: { 200: { ...TokenResponse, headers: SetRefreshCookie }, ...oauthErrors(400, 401, 403, 413, 415, 429) }
+        }
+      }, tokenEndpoint)
+    }
 
     oauth.post('/auth/revoke', {
       config: { oauth: true },
@@ -179,41 +216,58 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['auth'],
       summary: 'Exchange a refresh token for a new token pair (JSON)',
-      description: 'Same as the refresh grant of /auth/token, with a JSON body. The refresh token rotates.',
+      description: 'Same as the refresh grant of /auth/token, with a JSON body. The refresh token rotates. ' +
+        'With `"mode": "cookie"` the token is read from the `latchkey_refresh` cookie and the new one set there.',
       body: RefreshBody,
-      response: { 200: TokenResponse, ...problems(400, 401, 413, 415, 422, 429) }
+      cookies: RefreshCookieParam,
+      response: { 200: { ...TokenResponse, headers: SetRefreshCookie }, ...problems(400, 401, 403, 413, 415, 422, 429) }
     }
   }, async (request, reply) => {
-    const outcome = refresh(request.body.refresh_token, request.auditContext)
+    const cookieMode = app.refreshCookie.wanted(request, request.body.mode)
+    const token = request.body.refresh_token ?? (cookieMode ? app.refreshCookie.read(request) : undefined)
+    if (token === undefined) {
+      if (!cookieMode) throw unprocessable([{ field: '/refresh_token', message: 'is required' }])
+      throw new Problem(400, REFRESH_COOKIE_MISSING)
+    }
+    const outcome = refresh(token, request.auditContext)
     if (!outcome.ok) throw new Problem(401, 'The refresh token is invalid, expired or revoked')
-    return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken)
+    return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken, cookieMode)
   })
 
   app.post('/auth/logout', {
-    // A bodiless POST with only a bearer is a logout of that session: validate it as `{}`.
-    preValidation: async (request) => { request.body ??= {} },
+    // A bodiless POST with only a bearer is a logout of that session: validate it as `{}`. Only a truly
+    // absent body: a JSON `null` is a body that is not an object, a 422 like `[]` (API.md v2).
+    preValidation: async (request) => { if (request.body === undefined) request.body = {} },
     schema: {
       tags: ['auth'],
       summary: 'End a session (or all of them)',
       description: '`{ refresh_token }` ends that session; idempotent. With a bearer token, `{ "all": true }` ends every ' +
-        "session of the user, and an empty body ends the bearer token's session.",
+        "session of the user, and an empty body ends the bearer token's session. `{ \"mode\": \"cookie\" }` (or an empty body " +
+        'that carries the `latchkey_refresh` cookie) ends the cookie\'s session and clears the cookie.',
       security: [{}, ...bearer],
       body: LogoutBody,
-      response: { 204: NoContent, ...problems(400, 401, 413, 415, 422) }
+      cookies: RefreshCookieParam,
+      response: { 204: { ...NoContent, headers: SetRefreshCookie }, ...problems(400, 401, 403, 413, 415, 422) }
     }
   }, async (request, reply) => {
     const body = request.body ?? {}
+    let cookieMode = app.refreshCookie.wanted(request, body.mode)
     const hasBearer = request.headers.authorization !== undefined
-    if (body.all === true || (body.refresh_token === undefined && hasBearer)) {
+    if (body.all === true || (body.refresh_token === undefined && hasBearer && !cookieMode)) {
       if (!hasBearer) throw notAuthenticated()
       await app.authenticate(request, reply)
       if (body.all === true) app.sessions.endAll(request.account.id, 'logout_all', request.auditContext)
       else app.sessions.end(request.sessionId, 'logout', request.auditContext)
-      return reply.code(204).send(null)
+    } else {
+      // An empty body without a bearer is a cookie logout when the request carries the cookie.
+      const cookie = body.refresh_token === undefined ? app.refreshCookie.read(request) : undefined
+      const token = body.refresh_token ?? cookie
+      if (token === undefined && !cookieMode) throw unprocessable([{ field: '/refresh_token', message: 'is required' }])
+      const session = token === undefined ? undefined : app.sessions.sessionOfToken(token)
+      if (session !== undefined) app.sessions.end(session.id, 'logout', request.auditContext)
+      cookieMode ||= cookie !== undefined
     }
-    if (body.refresh_token === undefined) throw unprocessable([{ field: '/refresh_token', message: 'is required' }])
-    const session = app.sessions.sessionOfToken(body.refresh_token)
-    if (session !== undefined) app.sessions.end(session.id, 'logout', request.auditContext)
+    if (cookieMode) app.refreshCookie.clear(reply)
     return reply.code(204).send(null)
   })
 }

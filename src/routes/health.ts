@@ -1,6 +1,8 @@
 // Liveness and readiness probes.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { STORAGE_RETRY_AFTER } from '../db/faults.js'
+import { createWriteProbe } from '../db/write-probe.js'
 import { Problem } from '../errors.js'
 import { problems } from '../schemas/common.js'
 
@@ -8,6 +10,7 @@ const Status = Type.Object({ status: Type.String({ examples: ['ok'] }) }, { desc
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const ping = app.sqlite.prepare('SELECT 1')
+  const writes = createWriteProbe(app.sqlite)
 
   app.get('/health', {
     schema: { tags: ['operations'], summary: 'Liveness: 200 while the process runs', response: { 200: Status } }
@@ -16,7 +19,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/ready', {
     schema: {
       tags: ['operations'],
-      summary: 'Readiness: 200 when the database answers, 503 otherwise',
+      summary: 'Readiness: 200 when the database answers and commits a write (probed at most every 2 s), 503 otherwise',
       response: { 200: Status, ...problems(503) }
     }
   }, async () => {
@@ -24,7 +27,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       ping.get()
     } catch (err) {
       app.log.error({ err }, 'readiness check failed')
-      throw new Problem(503, 'The database is not answering')
+      throw new Problem(503, 'The database is not answering', { 'retry-after': String(STORAGE_RETRY_AFTER) })
+    }
+    const probe = writes.check()
+    if (!probe.ok) {
+      app.log.error({ code: probe.code }, 'readiness write probe failed')
+      throw new Problem(503, 'The database cannot accept writes right now', { 'retry-after': String(STORAGE_RETRY_AFTER) })
     }
     return { status: 'ok' }
   })

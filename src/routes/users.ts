@@ -5,6 +5,7 @@ import { notFound, Problem } from '../errors.js'
 import { AnyPassword, bearer, Email, IdParams, NewPassword, NoContent, problems, Username, UserResponse } from '../schemas/common.js'
 import { LoginThrottle } from '../services/login-throttle.js'
 import { toPublicUser } from '../services/users.js'
+import { totpSelfRoutes } from './totp.js'
 
 const UpdateMeBody = Type.Object({
   username: Type.Optional(Username),
@@ -53,6 +54,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }
 
+  // TOTP enrolment checks the password too: the same throttle and per-IP limit.
+  await app.register(totpSelfRoutes, { throttled, rateLimit })
+
   app.get('/users/me', {
     schema: {
       tags: ['users'],
@@ -66,11 +70,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['users'],
       summary: 'Change username or email',
+      description: 'A new email address is unverified (`email_verified: false`) and gets a verification mail.',
       security: bearer,
       body: UpdateMeBody,
       response: { 200: UserResponse, ...problems(400, 401, 409, 413, 415, 422) }
     }
-  }, async (request) => toPublicUser(app.users.update(request.account, request.body, request.auditContext)))
+  }, async (request) => {
+    const updated = app.users.update(request.account, request.body, request.auditContext)
+    if (updated.email !== request.account.email) app.recovery.sendVerification(updated)
+    return toPublicUser(updated)
+  })
 
   app.post('/users/me/password', {
     config: { rateLimit },

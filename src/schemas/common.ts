@@ -14,7 +14,12 @@ export const ProblemResponse = Type.Object({
 
 export const OAuthErrorResponse = Type.Object({
   error: Type.String({ description: 'RFC 6749 §5.2 error code', examples: ['invalid_grant'] }),
-  error_description: Type.String({ examples: ['Incorrect username or password'] })
+  error_description: Type.String({ examples: ['Incorrect username or password'] }),
+  detail: Type.String({ description: 'The same sentence as error_description, for clients written against FastAPI', examples: ['Incorrect username or password'] }),
+  mfa_required: Type.Optional(Type.Boolean({
+    description: 'Password grant only: true when the password was right but the account needs a one-time code (send it in `totp`)',
+    examples: [true]
+  }))
 }, { $id: 'OAuthError', description: 'RFC 6749 §5.2 error response' })
 
 /** Response entries for a set of problem statuses, each described for Swagger readers. */
@@ -41,16 +46,28 @@ export const Username = Type.String({
   minLength: 3,
   maxLength: 32,
   pattern: '^[A-Za-z0-9_.-]+$',
+  'x-pattern-message': 'must contain only letters A-Z and a-z, digits, "_", "." and "-"',
   description: '3–32 characters of A-Z a-z 0-9 _ . -; unique ignoring case',
   examples: ['alice']
 })
+// ajv-formats' `email` wants a dot in the domain; the pattern says so to OpenAPI readers too.
 export const Email = Type.String({
-  format: 'email', maxLength: 254, description: 'Email address, stored lower-cased, unique', examples: ['alice@example.com']
+  format: 'email',
+  pattern: '^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$',
+  'x-pattern-message': 'must be a valid email address',
+  maxLength: 254,
+  description: 'Email address, stored lower-cased, unique',
+  examples: ['alice@example.com']
 })
-// The schema bound keeps a 10,000-character password from ever reaching the hash; the policy
-// (8–128 code points after NFKC) is checked precisely in src/services/passwords.ts.
+// The policy (8–128 code points after NFKC, src/services/passwords.ts) is what OpenAPI shows. The
+// schema only caps the raw input at 512 so that a 10,000-character password never reaches the hash:
+// a bound on the raw string cannot be the policy, since NFKC changes lengths ("ﬃ" is "ffi").
 export const NewPassword = Type.String({
-  minLength: 8, maxLength: 512, description: '8–128 characters; not the username, email or a common password', examples: ['correct horse battery staple']
+  maxLength: 512,
+  'x-documented': { minLength: 8, maxLength: 128 },
+  description: '8–128 characters, counted in code points after Unicode NFKC normalisation (input over 512 ' +
+    'characters is refused before that); not the username, the email or a common password',
+  examples: ['correct horse battery staple']
 })
 export const AnyPassword = Type.String({ minLength: 1, maxLength: 512, description: 'The password', examples: ['correct horse battery staple'] })
 
@@ -69,7 +86,7 @@ export const TokenResponse = Type.Object({
   access_token: Type.String({ description: 'JWT access token' }),
   token_type: Type.Literal('bearer'),
   expires_in: Type.Integer({ description: 'Access token lifetime, seconds', examples: [1800] }),
-  refresh_token: Type.String({ description: 'Opaque refresh token; rotates on every use' })
+  refresh_token: Type.Optional(Type.String({ description: 'Opaque refresh token; rotates on every use. Absent with mode=cookie (it is in the cookie)' }))
 }, { $id: 'TokenResponse', description: 'OAuth2 token response (RFC 6749 §5.1)' })
 
 export const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size (1–100)', examples: [20] })
@@ -86,4 +103,6 @@ export const IdParams = Type.Object({
 
 export const NoContent = Type.Null({ description: 'No content' })
 
-export const bearer = [{ OAuth2PasswordBearer: [] }]
+// Either scheme: Swagger UI's OAuth2 password form has no field for a one-time code, so a TOTP user
+// signs in elsewhere (curl -d totp=…) and pastes the access token into HTTPBearer.
+export const bearer: Array<Record<string, string[]>> = [{ OAuth2PasswordBearer: [] }, { HTTPBearer: [] }]

@@ -1,7 +1,9 @@
 // Signing keys on disk: Ed25519 PEM files under <data directory>/keys, newest signs, all verify by kid.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
+import { withStartupLock } from '../db/startup-lock.js'
 
 export interface SigningKey {
   kid: string
@@ -19,10 +21,41 @@ export function ed25519Thumbprint (x: string): string {
   return createHash('sha256').update(JSON.stringify({ crv: 'Ed25519', kty: 'OKP', x })).digest('base64url')
 }
 
+/** A key file that cannot be used as it is; the message is one sentence naming the file and what to do. */
+export class KeyFileError extends Error {
+  constructor (readonly file: string, message: string) {
+    super(message)
+    this.name = 'KeyFileError'
+  }
+}
+
+const PEM_BEGIN = '-----BEGIN PRIVATE KEY-----'
+const PEM_END = '-----END PRIVATE KEY-----'
+
+function unusable (file: string, what: string): KeyFileError {
+  return new KeyFileError(file, `signing key ${file} ${what}: restore it from a backup, or move it out of the keys folder ` +
+    '(tokens it signed will then be refused; a new key is created if none is left)')
+}
+
 function readKey (file: string): SigningKey {
+  // Refused rather than silently chmod-ed, as ssh refuses an unprotected private key: whoever could read
+  // it may already have a copy, and only the operator can decide whether to rotate.
+  const mode = statSync(file).mode & 0o777
+  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+    throw new KeyFileError(file, `signing key ${file} is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}): ` +
+      `run \`chmod 600 ${file}\`, and if someone else may have read it, \`latchkey keys rotate\` then retire this key`)
+  }
   const privatePem = readFileSync(file, 'utf8')
-  const privateKey = createPrivateKey(privatePem)
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${file} is not an Ed25519 private key`)
+  if (privatePem.trim() === '') throw unusable(file, 'is empty')
+  if (!privatePem.trimStart().startsWith(PEM_BEGIN)) throw unusable(file, 'is not a PEM private key')
+  if (!privatePem.includes(PEM_END)) throw unusable(file, 'is truncated')
+  let privateKey
+  try {
+    privateKey = createPrivateKey(privatePem)
+  } catch {
+    throw unusable(file, 'is corrupted (not a readable PKCS#8 key)')
+  }
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw unusable(file, `is a ${privateKey.asymmetricKeyType ?? 'unknown'} key, not Ed25519`)
   const publicKey = createPublicKey(privateKey)
   const { x } = publicKey.export({ format: 'jwk' }) as { x: string }
   const kid = ed25519Thumbprint(x)
@@ -60,16 +93,37 @@ export function addKey (dataDir: string, now = new Date()): SigningKey {
   const stamp = now.toISOString().replace(/[-:.]/g, '')
   const { x } = createPublicKey(privateKey).export({ format: 'jwk' }) as { x: string }
   const file = join(dir, `${stamp}-${ed25519Thumbprint(x).slice(0, 16)}.pem`)
-  // flag 'wx': never overwrite an existing key.
-  writeFileSync(file, pem, { mode: 0o600, flag: 'wx' })
-  chmodSync(file, 0o600)
+  // Written whole under a temporary name, synced, then linked into place: a server listing the folder
+  // meanwhile never reads half a key, and link() never overwrites an existing one.
+  const partial = join(dir, `.${randomBytes(6).toString('hex')}.partial`)
+  const fd = openSync(partial, 'wx', 0o600)
+  try {
+    writeSync(fd, pem)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  try {
+    chmodSync(partial, 0o600)
+    linkSync(partial, file)
+  } finally {
+    unlinkSync(partial)
+  }
   return readKey(file)
 }
 
-/** The keys to serve with, creating the first one when there is none. */
-export function loadOrCreateKeys (dataDir: string): SigningKey[] {
-  const keys = listKeys(dataDir)
-  return keys.length > 0 ? keys : [addKey(dataDir)]
+/**
+ * The keys to serve with, creating the first one when there is none. Under the start-up lock, so
+ * processes starting together agree on one key. `onCreate` runs when a first key had to be made.
+ */
+export function loadOrCreateKeys (dataDir: string, onCreate?: (key: SigningKey) => void): SigningKey[] {
+  return withStartupLock(dataDir, () => {
+    const keys = listKeys(dataDir)
+    if (keys.length > 0) return keys
+    const key = addKey(dataDir)
+    onCreate?.(key)
+    return [key]
+  })
 }
 
 /** Move a key out of use: tokens it signed stop verifying. The file is kept under keys/retired. */

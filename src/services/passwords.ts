@@ -3,18 +3,24 @@ import { randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import argon2 from 'argon2'
 import type { FieldError } from '../errors.js'
+import { classifyHash, verifySupported } from './foreign-hashes.js'
 
 export interface Argon2Cost { memoryCost: number, timeCost: number, parallelism: number }
 
 export interface PasswordHasher {
   hash (password: string): Promise<string>
+  /** Any supported hash: the server's argon2id, or an imported one (see foreign-hashes.ts). */
   verify (hash: string, password: string): Promise<boolean>
   /** Spend the same time as a real verify, for an account that does not exist. */
   verifyDummy (password: string): Promise<false>
+  /** True for every hash that is not argon2id with the current cost, imported ones included. */
   needsRehash (hash: string): boolean
   /** argon2 hashes and verifies running right now (the metrics gauge reads it on scrape). */
   readonly inFlight: number
 }
+
+/** Whether a stored hash was written by another system (imported) rather than by this server's argon2id. */
+export const isForeignHash = (hash: string): boolean => !hash.startsWith('$argon2id$')
 
 /** Passwords are compared after Unicode NFKC normalisation, so visually equal inputs match. */
 export const normalizePassword = (password: string): string => password.normalize('NFKC')
@@ -23,6 +29,7 @@ export function createPasswordHasher (cost: Argon2Cost): PasswordHasher {
   const options = { type: argon2.argon2id as 2, ...cost }
   // A hash of a random secret with the current cost: verifying against it takes as long as a real check.
   let dummyHash: Promise<string> | undefined
+  // Hashes in flight (argon2 and imported schemes alike), for the metrics gauge.
   let inFlight = 0
   async function counted<T> (work: () => Promise<T>): Promise<T> {
     inFlight += 1
@@ -32,16 +39,22 @@ export function createPasswordHasher (cost: Argon2Cost): PasswordHasher {
       inFlight -= 1
     }
   }
+  async function verifyDummy (password: string): Promise<false> {
+    dummyHash ??= argon2.hash(randomBytes(32).toString('base64'), options)
+    const hash = await dummyHash
+    await counted(() => argon2.verify(hash, normalizePassword(password)))
+    return false
+  }
   return {
     hash: (password) => counted(() => argon2.hash(normalizePassword(password), options)),
-    verify: (hash, password) => counted(() => argon2.verify(hash, normalizePassword(password))),
-    async verifyDummy (password) {
-      dummyHash ??= argon2.hash(randomBytes(32).toString('base64'), options)
-      const hash = await dummyHash
-      await counted(() => argon2.verify(hash, normalizePassword(password)))
-      return false
+    async verify (hash, password) {
+      const found = classifyHash(hash, cost)
+      // An unknown or over-cap hash is never handed to a library; it costs what a missing account costs.
+      if (found.kind !== 'supported') return await verifyDummy(password)
+      return await counted(() => verifySupported(found.scheme, hash, password))
     },
-    needsRehash: (hash) => argon2.needsRehash(hash, options),
+    verifyDummy,
+    needsRehash: (hash) => isForeignHash(hash) || argon2.needsRehash(hash, options),
     get inFlight () { return inFlight }
   }
 }

@@ -6,7 +6,7 @@ import type { Db } from '../db/open.js'
 import { refreshTokens, sessions, users, type SessionRow, type UserRow } from '../db/schema.js'
 import { createAuditService, type AuditContext, type AuditService } from './audit.js'
 
-export type EndReason = 'logout' | 'logout_all' | 'revoked' | 'refresh_token_reuse' | 'deleted' | 'password_changed' | 'user_disabled'
+export type EndReason = 'logout' | 'logout_all' | 'revoked' | 'refresh_token_reuse' | 'deleted' | 'password_changed' | 'password_reset' | 'user_disabled' | 'totp_enabled'
 
 /** 256 random bits, URL-safe. Only its SHA-256 is stored: a database leak yields no usable token. */
 export const newRefreshToken = (): string => randomBytes(32).toString('base64url')

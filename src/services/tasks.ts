@@ -37,14 +37,16 @@ export function createTasksService (db: Db) {
 
     create (userId: number, input: { title: string, description?: string | null, done?: boolean }): PublicTask {
       const now = new Date()
-      return toPublicTask(db.insert(tasks).values({
+      // .all(), never .get(), on a write: see eslint.config.js (a COMMIT failure is lost by get()).
+      const [row] = db.insert(tasks).values({
         userId,
         title: input.title,
         description: input.description ?? null,
         done: input.done ?? false,
         createdAt: now,
         updatedAt: now
-      }).returning().get())
+      }).returning().all()
+      return toPublicTask(row)
     },
 
     get (userId: number, id: number): PublicTask | undefined {
@@ -57,7 +59,7 @@ export function createTasksService (db: Db) {
       if (changes.title !== undefined) set.title = changes.title
       if (changes.description !== undefined) set.description = changes.description
       if (changes.done !== undefined) set.done = changes.done
-      const row = db.update(tasks).set(set).where(owned(userId, id)).returning().get()
+      const [row] = db.update(tasks).set(set).where(owned(userId, id)).returning().all()
       return row && toPublicTask(row)
     },
 

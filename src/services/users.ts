@@ -2,9 +2,9 @@
 import { and, asc, count, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/open.js'
 import { sessions, tasks, users, type UserRow } from '../db/schema.js'
-import { conflict, isUniqueViolation, Problem, unprocessable } from '../errors.js'
+import { conflict, EmailNotVerified, isUniqueViolation, Problem, unprocessable } from '../errors.js'
 import { createAuditService, type AuditContext, type AuditService } from './audit.js'
-import { checkPasswordPolicy, type PasswordHasher } from './passwords.js'
+import { checkPasswordPolicy, isForeignHash, type PasswordHasher } from './passwords.js'
 import { endSessions } from './sessions.js'
 
 export type Role = 'user' | 'admin'
@@ -53,14 +53,26 @@ export function pageOf<T extends { id: number }> (rows: T[], limit: number): Pag
   return { items, next_cursor: more ? encodeCursor(items[items.length - 1].id) : null }
 }
 
+/** How long a login trusts its last look for imported hashes (`latchkey import` may run beside the server). */
+const FOREIGN_LOOKUP_TTL_MS = 60_000
+
 /** `q` matches as a literal substring: %, _ and the escape character itself are escaped. */
 const likeLiteral = (q: string): string => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
-export function createUsersService (db: Db, hasher: PasswordHasher, audit: AuditService = createAuditService(db)) {
+export function createUsersService (db: Db, hasher: PasswordHasher, options: { requireVerifiedEmail?: boolean, audit?: AuditService } = {}) {
+  const audit = options.audit ?? createAuditService(db)
   const byLogin = db.select().from(users)
     .where(or(eq(lowerUsername, sql.placeholder('login')), eq(users.email, sql.placeholder('login'))))
     .prepare()
   const byId = db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare()
+  const anyForeignHash = db.select({ hash: users.passwordHash }).from(users)
+    .where(sql`${users.passwordHash} NOT LIKE '$argon2id$%'`).limit(1).prepare()
+  let foreign: { hash: string | undefined, at: number } | undefined
+  /** One imported hash still stored, if any: while there are some, logins pad themselves with it. */
+  function foreignSample (now = Date.now()): string | undefined {
+    if (foreign === undefined || now - foreign.at > FOREIGN_LOOKUP_TTL_MS) foreign = { hash: anyForeignHash.get()?.hash, at: now }
+    return foreign.hash
+  }
 
   function insertOrConflict<T> (write: () => T): T {
     try {
@@ -79,7 +91,7 @@ export function createUsersService (db: Db, hasher: PasswordHasher, audit: Audit
 
     findByLogin: (login: string): UserRow | undefined => byLogin.get({ login: login.toLowerCase() }),
 
-    async register (input: { username: string, email: string, password: string, role?: Role }, ctx: AuditContext = {}): Promise<UserRow> {
+    async register (input: { username: string, email: string, password: string, role?: Role, emailVerified?: boolean }, ctx: AuditContext = {}): Promise<UserRow> {
       const email = input.email.toLowerCase()
       const problems = checkPasswordPolicy(input.password, '/password', { username: input.username, email })
       if (problems.length > 0) throw unprocessable(problems)
@@ -88,14 +100,16 @@ export function createUsersService (db: Db, hasher: PasswordHasher, audit: Audit
         throw conflict(TAKEN)
       }
       const passwordHash = await hasher.hash(input.password)
+      // .all(), never .get(), on a write: see eslint.config.js (a COMMIT failure is lost by get()).
       return insertOrConflict(() => db.transaction((tx) => {
-        const user = tx.insert(users).values({
+        const [user] = tx.insert(users).values({
           username: input.username,
           email,
           passwordHash,
           role: input.role ?? 'user',
+          emailVerified: input.emailVerified ?? false,
           createdAt: new Date()
-        }).returning().get()
+        }).returning().all()
         audit.record({ type: 'user.registered', userId: user.id, ...ctx, detail: { role: user.role } }, user.createdAt)
         return user
       }))
@@ -104,6 +118,10 @@ export function createUsersService (db: Db, hasher: PasswordHasher, audit: Audit
     /**
      * Check a login. The password is verified before the account's state is looked at, and an unknown
      * name costs a verify against a dummy hash, so neither answers nor timing reveal who exists.
+     * While imported hashes remain (bcrypt, say, slower or faster than argon2id), every check runs one
+     * argon2id verify and one verify against an imported hash side by side: the account's own, the other
+     * one against the dummy or a sample. Unknown, imported and native accounts then cost the same.
+     * With REQUIRE_VERIFIED_EMAIL, the right password for an unverified address throws EmailNotVerified.
      */
     async verifyLogin (login: string, password: string, ctx: AuditContext = {}): Promise<UserRow | undefined> {
       // The one who typed is not known to be the account's owner: no actor. An unknown name is not
@@ -113,11 +131,15 @@ export function createUsersService (db: Db, hasher: PasswordHasher, audit: Audit
         return undefined
       }
       const user = byLogin.get({ login: login.toLowerCase() })
-      if (user === undefined) {
-        await hasher.verifyDummy(password)
-        return failed(null, 'unknown_account')
-      }
-      if (!await hasher.verify(user.passwordHash, password)) return failed(user.id, 'wrong_password')
+      const sample = foreignSample()
+      const [ok] = await Promise.all([
+        user === undefined ? hasher.verifyDummy(password) : hasher.verify(user.passwordHash, password),
+        sample === undefined
+          ? undefined
+          : user !== undefined && isForeignHash(user.passwordHash) ? hasher.verifyDummy(password) : hasher.verify(sample, password)
+      ])
+      if (user === undefined) return failed(null, 'unknown_account')
+      if (!ok) return failed(user.id, 'wrong_password')
       if (user.disabled) return failed(user.id, 'disabled')
       if (hasher.needsRehash(user.passwordHash)) {
         const passwordHash = await hasher.hash(password)
@@ -128,6 +150,10 @@ export function createUsersService (db: Db, hasher: PasswordHasher, audit: Audit
       // The row was read before argon2 ran: the account may have been disabled or deleted since.
       const current = byId.get({ id: user.id })
       if (current === undefined || current.disabled) return failed(user.id, current === undefined ? 'deleted' : 'disabled')
+      if (options.requireVerifiedEmail === true && !current.emailVerified) {
+        failed(user.id, 'email_unverified')
+        throw new EmailNotVerified()
+      }
       return current
     },
 
@@ -138,10 +164,14 @@ export function createUsersService (db: Db, hasher: PasswordHasher, audit: Audit
     update (user: UserRow, changes: { username?: string, email?: string }, ctx: AuditContext = {}): UserRow {
       const set: Partial<UserRow> = {}
       if (changes.username !== undefined) set.username = changes.username
-      if (changes.email !== undefined) set.email = changes.email.toLowerCase()
+      // A new address is unverified until its owner opens the link mailed to it.
+      if (changes.email !== undefined && changes.email.toLowerCase() !== user.email) {
+        set.email = changes.email.toLowerCase()
+        set.emailVerified = false
+      }
       if (Object.keys(set).length === 0) return user
       return insertOrConflict(() => db.transaction((tx) => {
-        const updated = tx.update(users).set(set).where(eq(users.id, user.id)).returning().get()
+        const [updated] = tx.update(users).set(set).where(eq(users.id, user.id)).returning().all()
         if (updated === undefined) return user
         const detail = changed(user, updated, ['username', 'email'])
         if (Object.keys(detail).length > 0) audit.record({ type: 'user.updated', userId: user.id, ...ctx, detail })
@@ -185,7 +215,7 @@ export function createUsersService (db: Db, hasher: PasswordHasher, audit: Audit
     },
 
     /** Admin changes; the last active admin can be neither demoted nor disabled. */
-    adminUpdate (userId: number, changes: { role?: Role, disabled?: boolean }, ctx: AuditContext = {}): UserRow | undefined {
+    adminUpdate (userId: number, changes: { role?: Role, disabled?: boolean, email_verified?: boolean }, ctx: AuditContext = {}): UserRow | undefined {
       return db.transaction((tx) => {
         const target = tx.select().from(users).where(eq(users.id, userId)).get()
         if (target === undefined) return undefined
@@ -194,9 +224,10 @@ export function createUsersService (db: Db, hasher: PasswordHasher, audit: Audit
         const set: Partial<UserRow> = {}
         if (changes.role !== undefined) set.role = changes.role
         if (changes.disabled !== undefined) set.disabled = changes.disabled
+        if (changes.email_verified !== undefined) set.emailVerified = changes.email_verified
         if (Object.keys(set).length === 0) return target
-        const updated = tx.update(users).set(set).where(eq(users.id, userId)).returning().get()
-        const detail = changed(target, updated, ['role', 'disabled'])
+        const [updated] = tx.update(users).set(set).where(eq(users.id, userId)).returning().all()
+        const detail = changed(target, updated, ['role', 'disabled', 'emailVerified'])
         const now = new Date()
         if (Object.keys(detail).length > 0) {
           const targetWasAdmin = target.role === 'admin' && !target.disabled

@@ -61,7 +61,8 @@ async function authorize (page: Page, username: string, password: string) {
   await dialog.waitFor()
   await dialog.locator('#oauth_username').fill(username)
   await dialog.locator('#oauth_password').fill(password)
-  await dialog.locator('button.authorize').click()
+  // The dialog also lists the HTTPBearer scheme, with its own Authorize button.
+  await dialog.locator('.auth-container', { has: page.locator('#oauth_username') }).locator('button.authorize').click()
   return dialog
 }
 
@@ -90,7 +91,7 @@ t.test('Swagger UI: Authorize with the password flow, then Try it out on GET /us
   await dialog.locator('button.authorize', { hasText: 'Logout' }).waitFor()
   t.match(await dialog.textContent(), /Authorized/)
   await page.screenshot({ path: join(ARTIFACTS, 'swagger-2-authorized.png') })
-  await dialog.locator('button.btn-done').click()
+  await dialog.locator('button.btn-done').first().click()
   await dialog.waitFor({ state: 'detached' })
 
   const { op, live } = await executeUsersMe(page)
@@ -118,7 +119,7 @@ t.test('Swagger UI: a wrong password shows the auth error and no token is kept',
   t.match(await errors.textContent(), /Incorrect username or password/)
   t.notOk(await dialog.locator('button.authorize', { hasText: 'Logout' }).isVisible(), 'not authorized')
   await page.screenshot({ path: join(ARTIFACTS, 'swagger-4-wrong-password.png') })
-  await dialog.locator('button.btn-done').click()
+  await dialog.locator('button.btn-done').first().click()
 
   // Without a token, Try it out on a protected route gets the contract's 401.
   const { live } = await executeUsersMe(page)

@@ -27,14 +27,14 @@ t.test('errors plugin: typed errors become problem details or OAuth2 errors', as
   const oauth = await app.inject('/oauth')
   t.equal(oauth.statusCode, 401)
   t.equal(oauth.headers['www-authenticate'], 'Bearer')
-  t.same(oauth.json(), { error: 'invalid_grant', error_description: 'Nope' })
+  t.same(oauth.json(), { error: 'invalid_grant', error_description: 'Nope', detail: 'Nope' })
 
   const boom = await app.inject('/boom')
   t.equal(boom.statusCode, 500)
   t.same(boom.json(), { type: 'about:blank', title: 'Internal Server Error', status: 500, detail: 'An unexpected error occurred' })
   t.notMatch(boom.body, /SELECT|stack|at /)
   const boomOauth = await app.inject('/boom-oauth')
-  t.same(boomOauth.json(), { error: 'server_error', error_description: 'An unexpected error occurred' })
+  t.same(boomOauth.json(), { error: 'server_error', error_description: 'An unexpected error occurred', detail: 'An unexpected error occurred' })
 
   const sqlite = await app.inject('/sqlite')
   t.equal(sqlite.statusCode, 503)

@@ -127,7 +127,7 @@ t.test('GET /users: pagination, limits, cursors, search', async (t) => {
     const alpha = await register(app, newUser({ username: 'Alpha_Percent', email: 'first.100%@example.org' }))
     const beta = await register(app, newUser({ username: 'betaXpercent', email: 'second@example.org' }))
     // A backslash passes neither the username nor the email schema, so this row is written directly.
-    const gamma = app.db.insert(users).values({ username: 'Gamma.Back', email: 'g\\amma@example.net', passwordHash: 'x', createdAt: new Date() }).returning().get()
+    const [gamma] = app.db.insert(users).values({ username: 'Gamma.Back', email: 'g\\amma@example.net', passwordHash: 'x', createdAt: new Date() }).returning().all()
     const search = async (q: string) => (await listAll(app, admin.auth, { q })).map((u) => u.id)
 
     t.same(await search('alpha'), [alpha.id], 'username, other case')

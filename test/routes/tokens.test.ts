@@ -33,7 +33,7 @@ t.test('bad refresh tokens: 401 invalid_grant on /auth/token, 401 problem on /au
   for (const token of ['nope', 'x'.repeat(43)]) {
     const viaForm = await app.inject({ method: 'POST', url: '/auth/token', ...form({ grant_type: 'refresh_token', refresh_token: token }) })
     t.equal(viaForm.statusCode, 401)
-    t.same(viaForm.json(), { error: 'invalid_grant', error_description: 'The refresh token is invalid, expired or revoked' })
+    t.same(viaForm.json(), { error: 'invalid_grant', error_description: 'The refresh token is invalid, expired or revoked', detail: 'The refresh token is invalid, expired or revoked' })
     const viaJson = await refresh(app, token)
     t.equal(viaJson.statusCode, 401)
     t.equal(viaJson.headers['content-type'], 'application/problem+json; charset=utf-8')

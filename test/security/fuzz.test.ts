@@ -125,9 +125,10 @@ function checkShape (res: LightMyRequestResponse, oauth: boolean, allowed: numbe
   if (oauth) {
     if (!type.startsWith('application/json')) return `OAuth error content-type ${type}`
     const keys = Object.keys(body).sort().join(',')
-    if (keys !== 'error,error_description') return `OAuth error keys ${keys}`
+    if (keys !== 'detail,error,error_description') return `OAuth error keys ${keys}`
     if (!OAUTH_ERRORS.has(body.error as string)) return `OAuth error code ${String(body.error)}`
     if (typeof body.error_description !== 'string' || body.error_description === '') return 'OAuth error_description'
+    if (body.detail !== body.error_description) return 'OAuth detail must repeat error_description'
     if (res.statusCode === 413 || res.statusCode === 415) { if (body.error !== 'invalid_request') return `${res.statusCode} must be invalid_request` }
     return undefined
   }
@@ -187,6 +188,7 @@ t.test('generated bodies on every JSON and form endpoint', async (t) => {
 
   const endpoints: Endpoint[] = [
     { name: 'POST /auth/register', method: 'POST', url: () => '/auth/register', oauth: false, fields: ['username', 'email', 'password'], allowed: [201, 400, 409, 413, 415, 422] },
+    { name: 'POST /users/signup', method: 'POST', url: () => '/users/signup', oauth: false, fields: ['email', 'password', 'username'], allowed: [201, 400, 409, 413, 415, 422] },
     { name: 'POST /auth/refresh', method: 'POST', url: () => '/auth/refresh', oauth: false, fields: ['refresh_token'], allowed: [400, 401, 413, 415, 422] },
     // No bearer token here: `{ all: true }` must not be able to end the fuzz user's sessions.
     { name: 'POST /auth/logout', method: 'POST', url: () => '/auth/logout', oauth: false, fields: ['refresh_token', 'all'], allowed: [204, 400, 401, 413, 415, 422] },

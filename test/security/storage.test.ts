@@ -20,7 +20,7 @@ function isProblem503 (t: Test, res: LightMyRequestResponse, name: string) {
 
 function isOAuth503 (t: Test, res: LightMyRequestResponse, name: string) {
   t.equal(res.statusCode, 503, `${name}: 503`)
-  t.same(Object.keys(res.json()).sort(), ['error', 'error_description'], `${name}: OAuth error shape`)
+  t.same(Object.keys(res.json()).sort(), ['detail', 'error', 'error_description'], `${name}: OAuth error shape`)
   t.equal(res.json().error, 'temporarily_unavailable', `${name}: temporarily_unavailable`)
   t.match(res.json().error_description, UNAVAILABLE)
 }
@@ -42,7 +42,9 @@ t.test('read-only database (PRAGMA query_only): writes 503, reads keep working',
   isProblem503(t, await app.inject({ method: 'PATCH', url: '/users/me', headers: user.auth, payload: { email: 'new@example.com' } }), 'users/me PATCH')
 
   t.equal((await app.inject({ url: '/health' })).statusCode, 200, '/health')
-  t.equal((await app.inject({ url: '/ready' })).statusCode, 200, '/ready (the database still answers reads)')
+  const ready = await app.inject({ url: '/ready' })
+  isProblem503(t, ready, '/ready (reads answer, but the write probe fails)')
+  t.equal(ready.headers['retry-after'], '5', '/ready: Retry-After')
   const me = await app.inject({ url: '/users/me', headers: user.auth })
   t.equal(me.statusCode, 200, '/users/me')
   const tasks = await app.inject({ url: '/tasks', headers: user.auth })
@@ -131,4 +133,38 @@ t.test('errors plugin on a bare Fastify: a wrapped query error is classified by 
   t.match(logs, /SQLITE_FULL/, 'the cause is logged')
   t.match(logs, /insert into/, 'the SQL is logged')
   t.notMatch(logs, /victim@example\.com|argon2id/, 'the bound values are not')
+})
+
+t.test('errors plugin: SQLite codes classified once (src/db/faults.ts): unavailable 503 + Retry-After, constraint 409, the rest 500', async (t) => {
+  const app = Fastify({ logger: false })
+  await app.register(errorsPlugin)
+  t.teardown(() => app.close())
+  app.get('/:code', async (request) => {
+    const { code } = request.params as { code: string }
+    throw new DrizzleQueryError('update "tasks" set "title" = ?', ['secret'], Object.assign(new Error(code), { code }))
+  })
+  app.get('/oauth/:code', { config: { oauth: true } }, async (request) => {
+    throw Object.assign(new Error('x'), { code: (request.params as { code: string }).code })
+  })
+  for (const code of ['SQLITE_FULL', 'SQLITE_READONLY', 'SQLITE_READONLY_DBMOVED', 'SQLITE_IOERR', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_SHMMAP',
+    'SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED', 'SQLITE_CANTOPEN']) {
+    const res = await app.inject(`/${code}`)
+    isProblem503(t, res, code)
+    t.equal(res.headers['retry-after'], '5', `${code}: Retry-After`)
+    const oauth = await app.inject(`/oauth/${code}`)
+    t.equal(oauth.statusCode, 503)
+    t.equal(oauth.headers['retry-after'], '5', `${code} on an OAuth route: Retry-After`)
+    t.equal(oauth.json().error, 'temporarily_unavailable')
+  }
+  for (const code of ['SQLITE_CONSTRAINT', 'SQLITE_CONSTRAINT_FOREIGNKEY', 'SQLITE_CONSTRAINT_UNIQUE', 'SQLITE_CONSTRAINT_NOTNULL']) {
+    const res = await app.inject(`/${code}`)
+    t.equal(res.statusCode, 409, `${code}: 409`)
+    t.equal(res.json().title, 'Conflict')
+    t.notMatch(res.body, /SQLITE|secret|update/, `${code}: nothing of the query`)
+  }
+  for (const code of ['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_MISMATCH', 'SQLITE_ERROR', 'SQLITE_FULLNESS']) {
+    const res = await app.inject(`/${code}`)
+    t.equal(res.statusCode, 500, `${code}: 500`)
+    t.equal(res.headers['retry-after'], undefined)
+  }
 })

@@ -18,7 +18,7 @@ t.test('per-IP rate limit', async (t) => {
     t.equal(res.statusCode, 429)
     t.match(res.headers['content-type'], /^application\/json/)
     const body = res.json()
-    t.same(Object.keys(body).sort(), ['error', 'error_description'])
+    t.same(Object.keys(body).sort(), ['detail', 'error', 'error_description'])
     t.equal(body.error, 'slow_down')
     t.type(body.error_description, 'string')
     const retry = Number(res.headers['retry-after'])
@@ -121,7 +121,7 @@ t.test('per-account login throttle (HTTP)', async (t) => {
 
     const blocked = await attempt(PASSWORD)
     t.equal(blocked.statusCode, 429, 'the right password is refused during the wait')
-    t.same(Object.keys(blocked.json()).sort(), ['error', 'error_description'])
+    t.same(Object.keys(blocked.json()).sort(), ['detail', 'error', 'error_description'])
     t.equal(blocked.json().error, 'slow_down')
     t.equal(blocked.headers['retry-after'], '1', 'first delay is 1 s')
     t.notOk('access_token' in blocked.json())

@@ -122,7 +122,7 @@ t.test('latchkey audit: a table by default, --json, filters, usage errors before
   const config = testConfig(t)
   recordCliEvent(config, { type: 'keys.rotated', detail: { kid: 'kid-1' } })
   const { db, sqlite } = openDatabase(config.DATABASE_PATH)
-  const user = db.insert(users).values({ username: 'Carol', email: 'carol@example.com', passwordHash: 'h', createdAt: new Date() }).returning().get()
+  const user = db.insert(users).values({ username: 'Carol', email: 'carol@example.com', passwordHash: 'h', createdAt: new Date() }).returning().all()[0]
   createAuditService(db).record({ type: 'login.failed', userId: user.id, ip: '10.1.2.3', actorId: null, detail: { reason: 'wrong_password' } })
   sqlite.close()
 

@@ -1,0 +1,40 @@
+// The TOTP service: loads (or creates) the encryption key at start, refuses to start with a missing or wrong one.
+import fp from 'fastify-plugin'
+import { dataDirectory } from '../src/db/open.js'
+import type { UserRow } from '../src/db/schema.js'
+import { OAuthError } from '../src/errors.js'
+import { assertKeyOpens, createTotpCipher, loadOrCreateTotpKey, totpKeyPath } from '../src/services/totp-key.js'
+import { countTotpSecrets, createTotpService, sampleTotpSecret, type TotpService } from '../src/services/totp.js'
+
+export const CODE_REQUIRED = 'A one-time code is required'
+export const WRONG_CODE = 'Incorrect one-time code'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    totp: TotpService & {
+      /**
+       * The password grant's second step, after the password was verified: undefined when the user may
+       * sign in, else the OAuth2 error to answer with (a wrong or missing code is a failed attempt).
+       */
+      checkLoginCode (user: Pick<UserRow, 'id' | 'totpEnabled'>, code: string | undefined): OAuthError | undefined
+    }
+  }
+}
+
+export default fp(async (app) => {
+  const dataDir = dataDirectory(app.config.DATABASE_PATH)
+  // The key is read before any request, like the signing keys: whether it is needed depends on the database.
+  const cipher = createTotpCipher(loadOrCreateTotpKey(dataDir, countTotpSecrets(app.db)))
+  assertKeyOpens(cipher, totpKeyPath(dataDir), sampleTotpSecret(app.db))
+  const service = createTotpService(app.db, cipher)
+
+  app.decorate('totp', Object.assign(service, {
+    checkLoginCode (user: Pick<UserRow, 'id' | 'totpEnabled'>, code: string | undefined): OAuthError | undefined {
+      const verdict = service.checkLogin(user, code)
+      if (verdict === 'ok') return undefined
+      return verdict === 'code_required'
+        ? new OAuthError(401, 'invalid_grant', CODE_REQUIRED, {}, { mfa_required: true })
+        : new OAuthError(401, 'invalid_grant', WRONG_CODE)
+    }
+  }))
+}, { name: 'totp', dependencies: ['config', 'db'] })

@@ -1,0 +1,91 @@
+// `latchkey import FILE [--dry-run] [--table T] [--map FIELD=COLUMN,…]`: arguments, the report, the exit code.
+import { existsSync } from 'node:fs'
+import { basename } from 'node:path'
+import { parseArgs } from 'node:util'
+import Database from 'better-sqlite3'
+import { drizzle } from 'drizzle-orm/better-sqlite3'
+import type { Config } from '../config.js'
+import { openDatabase, type OpenedDatabase } from '../db/open.js'
+import * as schema from '../db/schema.js'
+import { ImportSourceError, parseMap, readSource, resolveColumns } from './source.js'
+import { importUsers, type ImportReport, type RowOutcome } from './users.js'
+
+export const IMPORT_USAGE = 'usage: latchkey import FILE [--dry-run] [--table T] [--map username=COL,email=COL,password_hash=COL,…]'
+
+function describeRow (o: RowOutcome, width: number): string {
+  const row = `row ${String(o.row).padStart(width)}`
+  if (o.status === 'skipped') return `${row}  skipped   ${o.label}: ${o.reason}`
+  const extras = [
+    o.role,
+    o.scheme,
+    o.emailVerified ? 'verified' : 'unverified',
+    ...(o.disabled ? ['disabled'] : []),
+    ...(o.derived ? ['username derived from the email'] : []),
+    ...(o.note !== undefined ? [o.note] : [])
+  ]
+  return `${row}  imported  ${o.username} <${o.email}>  ${extras.join(', ')}`
+}
+
+export function formatReport (report: ImportReport): string[] {
+  const count = (n: number) => `${n} user${n === 1 ? '' : 's'}`
+  const summary = report.dryRun
+    ? `Dry run: ${count(report.imported)} would be imported, ${report.skipped} skipped; nothing was written.`
+    : `Imported ${count(report.imported)}, skipped ${report.skipped}. Each signs in with their old password; the first sign-in rehashes it as argon2id.`
+  const width = String(Math.max(0, ...report.outcomes.map((o) => o.row))).length
+  return [...report.outcomes.map((o) => describeRow(o, width)), summary]
+}
+
+/** The dry run must not create, migrate or lock Latchkey's database: read it as it is, or an empty one. */
+function openForDryRun (path: string): OpenedDatabase {
+  if (!existsSync(path)) return openDatabase(':memory:')
+  const sqlite = new Database(path, { readonly: true, fileMustExist: true })
+  sqlite.pragma('busy_timeout = 5000')
+  return { sqlite, db: drizzle({ client: sqlite, schema }) }
+}
+
+/** Runs the command; returns the exit code. `loadConfig` is only called once the source has been read. */
+export function importCommand (args: string[], loadConfig: () => Config): number {
+  const fail = (message: string): number => {
+    console.error(`latchkey: ${message}`)
+    return 1
+  }
+  let parsed
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { 'dry-run': { type: 'boolean', default: false }, table: { type: 'string', default: 'users' }, map: { type: 'string' } }
+    })
+  } catch (err) {
+    return fail(`${(err as Error).message}\n${IMPORT_USAGE}`)
+  }
+  const { values, positionals } = parsed
+  if (positionals.length !== 1) return fail(IMPORT_USAGE)
+  const file = positionals[0]
+  const dryRun = values['dry-run']
+
+  let source, columns
+  try {
+    const map = parseMap(values.map)
+    source = readSource(file, values.table)
+    columns = resolveColumns(source, map)
+  } catch (err) {
+    if (err instanceof ImportSourceError) return fail(err.message)
+    throw err
+  }
+
+  const config = loadConfig()
+  const { db, sqlite } = dryRun ? openForDryRun(config.DATABASE_PATH) : openDatabase(config.DATABASE_PATH)
+  try {
+    const found = Object.entries(columns).map(([field, column]) => `${field}=${column}`).join(', ')
+    console.log(`Reading ${basename(file)} (${source.kind === 'sqlite' ? `SQLite, table "${source.table}"` : 'JSON lines'}): ${source.rows.length} row${source.rows.length === 1 ? '' : 's'}; columns ${found}`)
+    const report = importUsers(db, source, columns, {
+      dryRun,
+      own: { memoryCost: config.ARGON2_MEMORY_COST, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM }
+    })
+    for (const line of formatReport(report)) console.log(line)
+    return 0
+  } finally {
+    sqlite.close()
+  }
+}

@@ -1,0 +1,151 @@
+// Account recovery and email verification: which mails go out when, and what using their links does.
+import { and, eq, isNull } from 'drizzle-orm'
+import type { Db } from '../db/open.js'
+import { sessions, users, type UserRow } from '../db/schema.js'
+import { conflict, Problem, unprocessable } from '../errors.js'
+import type { AccountTokenKind, AccountTokensService } from './account-tokens.js'
+import type { Mail, Mailer } from './mail.js'
+import { checkPasswordPolicy, type PasswordHasher } from './passwords.js'
+import type { UsersService } from './users.js'
+
+/** At most one mail of each kind per address in this many seconds (API.md). */
+export const MAIL_INTERVAL_S = 60
+
+export const FORGOT_ANSWER = 'If that address has an account, a reset link is on its way'
+export const VERIFICATION_ANSWER = 'A verification link is on its way'
+const BAD_RESET = 'The reset link is invalid or has expired'
+const BAD_VERIFY = 'The verification link is invalid or has expired'
+
+export interface RecoveryOptions {
+  appUrl: string
+  ttl: Record<AccountTokenKind, number>
+}
+
+/** "30 minutes", "24 hours", "1 second": a lifetime as a mail reader wants to read it. */
+export function humanDuration (seconds: number): string {
+  const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
+  if (seconds % 86400 === 0 && seconds > 86400) return unit(seconds / 86400, 'day')
+  if (seconds % 3600 === 0) return unit(seconds / 3600, 'hour')
+  if (seconds % 60 === 0) return unit(seconds / 60, 'minute')
+  return unit(seconds, 'second')
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+
+/** One mail with a link: the plain-text body and an HTML body saying the same. */
+function linkMail (to: string, subject: string, greeting: string, lines: string[], link: string, button: string, footer: string): Mail {
+  const text = [greeting, '', ...lines, '', link, '', footer, ''].join('\n')
+  const html = '<!doctype html><html><body style="font-family: sans-serif; line-height: 1.5">' +
+    `<p>${escapeHtml(greeting)}</p>` +
+    lines.map((l) => `<p>${escapeHtml(l)}</p>`).join('') +
+    `<p><a href="${escapeHtml(link)}">${escapeHtml(button)}</a></p>` +
+    `<p>If the button does not work, copy this address into your browser:<br>${escapeHtml(link)}</p>` +
+    `<p>${escapeHtml(footer)}</p></body></html>`
+  return { to, subject, text, html }
+}
+
+export function createRecoveryService (deps: {
+  db: Db
+  users: UsersService
+  tokens: AccountTokensService
+  hasher: PasswordHasher
+  mailer: Mailer
+  options: RecoveryOptions
+}) {
+  const { db, users: usersService, tokens, hasher, mailer, options } = deps
+
+  const resetMail = (user: UserRow, token: string): Mail => linkMail(
+    user.email,
+    'Reset your Latchkey password',
+    `Hello ${user.username},`,
+    ['Someone (hopefully you) asked to reset the password of your Latchkey account.',
+      `To choose a new password, open this link within ${humanDuration(options.ttl.reset)}:`],
+    `${options.appUrl}/reset-password?token=${token}`,
+    'Choose a new password',
+    'If you did not ask for this, ignore this mail: your password stays as it is.')
+
+  const verifyMail = (user: UserRow, token: string): Mail => linkMail(
+    user.email,
+    'Verify your email address for Latchkey',
+    `Hello ${user.username},`,
+    [`Please confirm that ${user.email} is your address by opening this link within ${humanDuration(options.ttl.verify)}:`],
+    `${options.appUrl}/verify-email?token=${token}`,
+    'Verify my email address',
+    'If you did not create a Latchkey account, ignore this mail.')
+
+  /** A verification mail to the user's current address, unless one went there in the last minute. Returns the wait. */
+  function sendVerification (user: UserRow): number {
+    const wait = tokens.waitBeforeNext('verify', user.email, MAIL_INTERVAL_S)
+    if (wait > 0) return wait
+    const token = tokens.issue(user.id, 'verify', user.email)
+    mailer.queue('verify', () => verifyMail(user, token))
+    return 0
+  }
+
+  return {
+    /**
+     * Forgot password: everything, the lookup included, happens after the answer, so the answer and
+     * its timing are the same for every address (API.md: no account enumeration).
+     */
+    requestPasswordReset (email: string): void {
+      mailer.queue('reset', () => {
+        const user = usersService.findByLogin(email.toLowerCase())
+        if (user === undefined || user.disabled || user.email !== email.toLowerCase()) return undefined
+        if (tokens.waitBeforeNext('reset', user.email, MAIL_INTERVAL_S) > 0) return undefined
+        return resetMail(user, tokens.issue(user.id, 'reset', user.email))
+      })
+    },
+
+    /** Registration and email changes: mail the (new) address; silently skipped within the minute. */
+    sendVerification (user: UserRow): void {
+      sendVerification(user)
+    },
+
+    /** POST /users/me/email/verification: 409 when verified, 429 within the minute. */
+    resendVerification (user: UserRow): void {
+      if (user.emailVerified) throw conflict('The email address is already verified')
+      const wait = sendVerification(user)
+      if (wait > 0) {
+        throw new Problem(429, `A verification mail was sent less than ${MAIL_INTERVAL_S} s ago: retry in ${wait} s`, { 'retry-after': String(wait) })
+      }
+    },
+
+    /**
+     * Set a new password with a reset token: the policy applies (422, the token stays usable), then in one
+     * transaction the token is used up, the user's other reset tokens are retired and every session ends.
+     * Receiving the link proves the address, so it also counts as verified.
+     */
+    async resetPassword (token: string, newPassword: string): Promise<void> {
+      const found = tokens.find(token, 'reset')
+      const user = found === undefined ? undefined : usersService.findById(found.userId)
+      if (found === undefined || user === undefined || user.disabled) throw new Problem(400, BAD_RESET)
+      const problems = checkPasswordPolicy(newPassword, '/new_password', { username: user.username, email: user.email })
+      if (problems.length > 0) throw unprocessable(problems)
+      const passwordHash = await hasher.hash(newPassword)
+      const now = new Date()
+      db.transaction((tx) => {
+        if (!tokens.consume(tx, found.id, now)) throw new Problem(400, BAD_RESET)
+        tokens.retireOthers(tx, user.id, 'reset', found.id)
+        tx.update(users).set({ passwordHash, ...(found.email === user.email ? { emailVerified: true } : {}) })
+          .where(eq(users.id, user.id)).run()
+        tx.update(sessions).set({ endedAt: now, endReason: 'password_reset' })
+          .where(and(eq(sessions.userId, user.id), isNull(sessions.endedAt))).run()
+      }, { behavior: 'immediate' })
+    },
+
+    /** Mark the address verified; a link sent to an address the user no longer has verifies nothing. */
+    verifyEmail (token: string): void {
+      const now = new Date()
+      db.transaction((tx) => {
+        const found = tokens.find(token, 'verify', now)
+        const user = found === undefined ? undefined : tx.select().from(users).where(eq(users.id, found.userId)).get()
+        if (found === undefined || user === undefined || user.email !== found.email || !tokens.consume(tx, found.id, now)) {
+          throw new Problem(400, BAD_VERIFY)
+        }
+        tx.update(users).set({ emailVerified: true }).where(eq(users.id, user.id)).run()
+      }, { behavior: 'immediate' })
+    }
+  }
+}
+
+export type RecoveryService = ReturnType<typeof createRecoveryService>

@@ -1,0 +1,91 @@
+// The TOTP encryption key: 32 random bytes in <data directory>/keys/totp.key (0600), and AES-256-GCM with it.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { keysDirectory } from './keys.js'
+
+// Not a .pem: the signing-key loader (listKeys) reads only *.pem files, so it never takes this for a key.
+export const TOTP_KEY_FILE = 'totp.key'
+const KEY_BYTES = 32
+const IV_BYTES = 12 // 96 bits, the GCM nonce size NIST SP 800-38D recommends
+const FORMAT = 'v1'
+
+export const totpKeyPath = (dataDir: string): string => join(keysDirectory(dataDir), TOTP_KEY_FILE)
+
+/** Start-up refusals about the key: one sentence that names the file. */
+export class TotpKeyError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'TotpKeyError'
+  }
+}
+
+export interface TotpCipher {
+  encrypt (plain: string, context: string): string
+  /** Throws when the key or the context is not the one the value was encrypted with (GCM authentication). */
+  decrypt (stored: string, context: string): string
+}
+
+export function createTotpCipher (key: Buffer): TotpCipher {
+  if (key.length !== KEY_BYTES) throw new Error(`the TOTP key must be ${KEY_BYTES} bytes`)
+  return {
+    encrypt (plain, context) {
+      const iv = randomBytes(IV_BYTES)
+      const cipher = createCipheriv('aes-256-gcm', key, iv)
+      // The context (the user id) is authenticated data: a ciphertext copied to another user's row fails.
+      cipher.setAAD(Buffer.from(context))
+      const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()])
+      return [FORMAT, iv, cipher.getAuthTag(), body].map((p) => typeof p === 'string' ? p : p.toString('base64url')).join('.')
+    },
+    decrypt (stored, context) {
+      const [format, iv, tag, body] = stored.split('.')
+      if (format !== FORMAT || body === undefined) throw new Error('not an encrypted TOTP secret')
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'))
+      decipher.setAAD(Buffer.from(context))
+      decipher.setAuthTag(Buffer.from(tag, 'base64url'))
+      return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8')
+    }
+  }
+}
+
+function readKeyFile (file: string): Buffer {
+  const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64')
+  if (key.length !== KEY_BYTES) {
+    throw new TotpKeyError(`${file} is not a TOTP key (expected ${KEY_BYTES} random bytes, base64): restore the original file from a backup`)
+  }
+  return key
+}
+
+/**
+ * The key to serve with. Created (0600) when missing and no secret needs it; when secrets exist a missing
+ * file is an error, never a fresh key: a new key would silently lock every TOTP user out.
+ */
+export function loadOrCreateTotpKey (dataDir: string, storedSecrets: number): Buffer {
+  const file = totpKeyPath(dataDir)
+  if (existsSync(file)) return readKeyFile(file)
+  if (storedSecrets > 0) {
+    throw new TotpKeyError(`${file} is missing, but ${storedSecrets} TOTP secret(s) in the database were encrypted with it: ` +
+      'restore the file from a backup (or reset TOTP for those users with `latchkey user reset-totp`)')
+  }
+  mkdirSync(keysDirectory(dataDir), { recursive: true, mode: 0o700 })
+  const key = randomBytes(KEY_BYTES)
+  try {
+    // flag 'wx': never overwrite a key another process created meanwhile; use that one instead.
+    writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readKeyFile(file)
+    throw err
+  }
+  chmodSync(file, 0o600)
+  return key
+}
+
+/** Refuse to start with a key that does not open a stored secret (a wrong or replaced file). */
+export function assertKeyOpens (cipher: TotpCipher, file: string, sample: { stored: string, context: string } | undefined): void {
+  if (sample === undefined) return
+  try {
+    cipher.decrypt(sample.stored, sample.context)
+  } catch {
+    throw new TotpKeyError(`${file} does not decrypt the TOTP secrets in the database (it is not the key they were encrypted with): restore the original file from a backup`)
+  }
+}
