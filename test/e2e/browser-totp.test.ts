@@ -1,17 +1,13 @@
 // Swagger UI for a user with TOTP (Debian's Chromium via playwright-core): the OAuth2 password form answers
 // that a one-time code is required; a token from `curl -d totp=…` pasted into HTTPBearer works.
 import t from 'tap'
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { Secret, TOTP } from 'otpauth'
-import { chromium } from 'playwright-core'
 import { buildApp } from '../../src/app.js'
 import { form, login, newUser, PASSWORD, register, testConfig, type Tokens } from '../helper.js'
+import { ARTIFACTS, CHROMIUM, openBrowser } from './chromium.js'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts')
-mkdirSync(ARTIFACTS, { recursive: true })
 t.setTimeout(300_000)
 
 t.test('a TOTP user: the password form says a code is needed; a pasted token authorizes', async (t) => {
@@ -36,17 +32,7 @@ t.test('a TOTP user: the password form says a code is needed; a pasted token aut
   t.equal(signedIn.statusCode, 200)
   const tokens = signedIn.json<Tokens>()
 
-  const profile = mkdtempSync(join(tmpdir(), 'latchkey-chromium-'))
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    viewport: { width: 1280, height: 1000 }
-  })
-  t.teardown(async () => {
-    await context.close()
-    rmSync(profile, { recursive: true, force: true })
-  })
+  const context = await openBrowser(t, { viewport: { width: 1280, height: 1000 } })
   const page = await context.newPage()
   await page.goto(`${url}/docs`)
   await page.getByRole('button', { name: 'Authorize' }).first().click()

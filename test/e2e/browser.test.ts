@@ -1,47 +1,20 @@
 // Swagger UI in a real browser (Debian's Chromium via playwright-core): Authorize with the
 // password flow, then "Try it out" on GET /users/me; and a wrong password shows the auth error.
 import t, { type Test } from 'tap'
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { buildApp } from '../../src/app.js'
 import { newUser, register, testConfig } from '../helper.js'
+import { ARTIFACTS, CHROMIUM, MISSING, openBrowser, watchConsole } from './chromium.js'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const MISSING = `Chromium not found at ${CHROMIUM}: install it with "apt-get install -y chromium" (or set CHROMIUM_PATH)`
-const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts')
+const VIEWPORT = { width: 1280, height: 1000 }
 
 async function startServer (t: Test) {
   const app = await buildApp(testConfig(t, { PORT: 0 }), { logger: false })
   t.teardown(() => app.close())
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   return { app, url }
-}
-
-async function openBrowser (t: Test): Promise<BrowserContext> {
-  if (!existsSync(CHROMIUM)) throw new Error(MISSING)
-  const profile = mkdtempSync(join(tmpdir(), 'latchkey-chromium-'))
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
-    viewport: { width: 1280, height: 1000 }
-  })
-  t.teardown(async () => {
-    await context.close()
-    rmSync(profile, { recursive: true, force: true })
-  })
-  return context
-}
-
-/** Collects what the page complains about: CSP violations and script errors break Swagger UI silently. */
-function watchConsole (page: Page): string[] {
-  const problems: string[] = []
-  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(msg.text()) })
-  page.on('pageerror', (err) => problems.push(err.message))
-  return problems
 }
 
 /** Expand GET /users/me, "Try it out", Execute; resolves once the live response is shown. */
@@ -66,7 +39,6 @@ async function authorize (page: Page, username: string, password: string) {
   return dialog
 }
 
-mkdirSync(ARTIFACTS, { recursive: true })
 // Chromium's first start on a busy 2-core machine can take a while.
 t.setTimeout(300_000)
 
@@ -78,7 +50,7 @@ t.test('chromium is installed', async (t) => {
 t.test('Swagger UI: Authorize with the password flow, then Try it out on GET /users/me', async (t) => {
   const { app, url } = await startServer(t)
   const user = await register(app, newUser())
-  const context = await openBrowser(t)
+  const context = await openBrowser(t, { viewport: VIEWPORT })
   const page = await context.newPage()
   const problems = watchConsole(page)
 
@@ -109,7 +81,7 @@ t.test('Swagger UI: Authorize with the password flow, then Try it out on GET /us
 t.test('Swagger UI: a wrong password shows the auth error and no token is kept', async (t) => {
   const { app, url } = await startServer(t)
   const user = await register(app, newUser())
-  const context = await openBrowser(t)
+  const context = await openBrowser(t, { viewport: VIEWPORT })
   const page = await context.newPage()
 
   await page.goto(`${url}/docs`)

@@ -1,16 +1,13 @@
 // The pages mail links open, in real Chromium (playwright-core, Debian's /usr/bin/chromium): open the
 // link from a received mail, see that opening changed nothing, press the button, then sign in.
 import t, { type Test } from 'tap'
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { buildApp } from '../../src/app.js'
 import { freePort, newUser, PASSWORD, testConfig } from '../helper.js'
 import { linkIn, startSmtp } from '../smtp.js'
+import { ARTIFACTS, openBrowser, watchConsole } from './chromium.js'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts')
+const VIEWPORT = { width: 900, height: 800 }
 const NEW_PASSWORD = 'my shiny new passphrase'
 const CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
@@ -24,31 +21,6 @@ async function startServer (t: Test) {
   return { app, url, inbox }
 }
 
-async function openBrowser (t: Test): Promise<BrowserContext> {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install it with "apt-get install -y chromium"`)
-  const profile = mkdtempSync(join(tmpdir(), 'latchkey-chromium-'))
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
-    viewport: { width: 900, height: 800 }
-  })
-  t.teardown(async () => {
-    await context.close()
-    rmSync(profile, { recursive: true, force: true })
-  })
-  return context
-}
-
-/** CSP violations and script errors, which would break the page silently. */
-function watchConsole (page: Page): string[] {
-  const problems: string[] = []
-  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(msg.text()) })
-  page.on('pageerror', (err) => problems.push(err.message))
-  return problems
-}
-
 async function post (url: string, path: string, body: unknown) {
   return await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 }
@@ -57,7 +29,6 @@ async function signIn (url: string, username: string, password: string) {
   return await fetch(`${url}/auth/token`, { method: 'POST', body: new URLSearchParams({ username, password }) })
 }
 
-mkdirSync(ARTIFACTS, { recursive: true })
 t.setTimeout(300_000)
 
 t.test('reset a password through the page the mail links to', async (t) => {
@@ -69,7 +40,7 @@ t.test('reset a password through the page the mail links to', async (t) => {
   const mail = await inbox.mail(1)
   const { link, token } = linkIn(mail, `${url}/reset-password?token=`)
 
-  const context = await openBrowser(t)
+  const context = await openBrowser(t, { viewport: VIEWPORT })
   const page = await context.newPage()
   const problems = watchConsole(page)
   const response = await page.goto(link)
@@ -121,7 +92,7 @@ t.test('verify an email address through the page the mail links to', async (t) =
   const mail = await inbox.mail(0)
   const { link } = linkIn(mail, `${url}/verify-email?token=`)
 
-  const context = await openBrowser(t)
+  const context = await openBrowser(t, { viewport: VIEWPORT })
   const page = await context.newPage()
   const problems = watchConsole(page)
   const response = await page.goto(link)

@@ -2,48 +2,28 @@
 // page served from a second local origin. It logs in with mode=cookie, cannot see the cookie, survives a reload,
 // refreshes when the 2-second access token expires, logs out; pages on other origins cannot use the cookie.
 import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { packageRoot } from '../../src/paths.js'
-import { freePort, newUser, tempDir, testEnv } from '../helper.js'
+import { freePort, newUser } from '../helper.js'
+import { ARTIFACTS, CHROMIUM, launchBrowser, MISSING } from './chromium.js'
+import { serve } from './server-process.js'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const MISSING = `Chromium not found at ${CHROMIUM}: install it with "apt-get install -y chromium" (or set CHROMIUM_PATH)`
-const ARTIFACTS = join(packageRoot, 'test-artifacts')
-const cli = join(packageRoot, 'dist', 'src', 'cli.js')
 const PAGE = readFileSync(join(packageRoot, 'examples', 'spa', 'index.html'))
 
 /** `latchkey` (the built CLI) on a free port with a 2-second access token; the SPA's origins in CORS_ORIGINS. */
 async function startLatchkey (t: Test, corsOrigins: string[]) {
-  t.ok(existsSync(cli), 'dist/src/cli.js exists (run `npm run build` first)')
-  const port = await freePort()
-  const dir = tempDir(t)
-  const env = {
-    ...process.env,
-    ...Object.fromEntries(Object.entries(testEnv).map(([k, v]) => [k, String(v)])),
-    PORT: String(port),
-    DATABASE_PATH: join(dir, 'latchkey.db'),
+  const served = await serve(t, (port) => ({
     JWT_ISSUER: `http://localhost:${port}`,
     CORS_ORIGINS: corsOrigins.join(','),
     ACCESS_TOKEN_TTL: '2'
     // COOKIE_SECURE stays at its default (true): Chromium accepts Secure cookies from http://localhost.
-  }
-  const child = spawn(process.execPath, [cli], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.on('data', (d) => { output += String(d) })
-  child.stderr.on('data', (d) => { output += String(d) })
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  for (let i = 0; i < 1200; i++) { // up to 30 s on a busy machine
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return { port, output: () => output }
-    } catch {}
-    await sleep(25)
-  }
-  throw new Error(`latchkey did not start: ${output}`)
+  }))
+  if (!served.ready) throw new Error(`latchkey did not start: ${served.output()}`)
+  return served
 }
 
 /** A tiny static server: examples/spa/index.html at every path, as `npx serve examples/spa` would. */
@@ -55,18 +35,6 @@ async function serveSpa (t: Test): Promise<number> {
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
   return port
-}
-
-async function openBrowser (t: Test): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(MISSING)
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic']
-  })
-  t.teardown(() => browser.close())
-  return browser
 }
 
 /** What the page sent to Latchkey and what it got back, in order ("POST /auth/refresh 200"). */
@@ -102,7 +70,6 @@ async function registerAndLogIn (page: Page, user: { username: string, email: st
   await waitForState(page, 'signed-in')
 }
 
-mkdirSync(ARTIFACTS, { recursive: true })
 t.setTimeout(300_000)
 
 t.test('chromium is installed', async (t) => {
@@ -115,7 +82,7 @@ t.test('examples/spa from a second origin: cookie login, reload, refresh on expi
   // The same page on 127.0.0.1 is a different site from localhost (see the host-name test below).
   const latchkey = await startLatchkey(t, [spa, `http://127.0.0.1:${spaPort}`])
   const api = `http://localhost:${latchkey.port}`
-  const browser = await openBrowser(t)
+  const browser = await launchBrowser(t)
   const context = await browser.newContext({ viewport: { width: 1100, height: 1000 } })
   const page = await context.newPage()
   const problems: string[] = []
@@ -214,7 +181,7 @@ t.test('examples/spa from a second origin: cookie login, reload, refresh on expi
 t.test('which host names work for local development (what the README says, checked in Chromium)', async (t) => {
   const spaPort = await serveSpa(t)
   const latchkey = await startLatchkey(t, [`http://localhost:${spaPort}`, `http://127.0.0.1:${spaPort}`])
-  const browser = await openBrowser(t)
+  const browser = await launchBrowser(t)
 
   async function logIn (pageOrigin: string, apiHost: string) {
     const context = await browser.newContext()
