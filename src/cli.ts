@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { ConfigError, parseConfig, type Config } from './config.js'
 import { dataDirectory, openDatabase } from './db/open.js'
-import { sqliteCode } from './db/faults.js'
+import { driverError } from './db/faults.js'
 import { users } from './db/schema.js'
 import { Problem } from './errors.js'
 import { packageVersion as version } from './paths.js'
@@ -228,14 +228,6 @@ async function main (argv: string[]): Promise<void> {
   }
 }
 
-/** The message of the driver's error carrying `code`, wherever in the cause chain it sits (first line only). */
-function driverMessage (err: unknown, code: string): string {
-  for (let e = err as { code?: unknown, cause?: unknown, message?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.code === code) return String(e.message ?? '').split('\n')[0]
-  }
-  return ''
-}
-
 /** One sentence for the errors a newcomer can hit; a stack trace only for real bugs. */
 function explain (err: unknown): string | undefined {
   if (err instanceof ConfigError) return err.message
@@ -252,9 +244,9 @@ function explain (err: unknown): string | undefined {
   if (e.code === 'EADDRNOTAVAIL') return `cannot listen on ${e.address ?? 'HOST'}: set HOST to an address of this machine`
   // drizzle wraps the driver's error (DrizzleQueryError keeps it in `cause`) in a message that lists the
   // bound values: usernames, emails, imported hashes. Only the code and the driver's own message are printed.
-  const code = sqliteCode(err)
-  if (code === 'SQLITE_CANTOPEN') return 'cannot open the database file: check that DATABASE_PATH and its folder are writable'
-  if (code !== undefined) return `database error (${code}): ${driverMessage(err, code)}`
+  const driver = driverError(err)
+  if (driver?.code === 'SQLITE_CANTOPEN') return 'cannot open the database file: check that DATABASE_PATH and its folder are writable'
+  if (driver !== undefined) return `database error (${driver.code}): ${driver.message}`
   return undefined
 }
 
