@@ -5,6 +5,7 @@ import { STATUS_CODES } from 'node:http'
 import { fieldSubject, invalidRequestSentence, OAuthError, Problem, type FieldError } from '../src/errors.js'
 import { PASSWORD_MAX } from '../src/services/passwords.js'
 import { STORAGE_RETRY_AFTER, storageFault } from '../src/db/faults.js'
+import { loggable } from '../src/log.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -109,18 +110,6 @@ export function fieldErrors (errors: AjvError[]): FieldError[] {
     if (!out.some((o) => o.field === field && o.message === message)) out.push({ field, message })
   }
   return out
-}
-
-/**
- * What to log of an error: a wrapped query error's message and `params` carry the bound values
- * (emails, password and token hashes), which no log should hold — keep the SQL and the cause only.
- */
-function loggable (err: unknown): unknown {
-  if (typeof err === 'object' && err !== null && 'params' in err && 'query' in err) {
-    const { name, query, cause } = err as { name?: unknown, query: unknown, cause?: { code?: unknown, message?: unknown } }
-    return { type: name, query, code: cause?.code, message: cause?.message }
-  }
-  return err
 }
 
 const OAUTH_MESSAGES: Record<number, string> = {

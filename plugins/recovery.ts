@@ -13,8 +13,8 @@ export default fp(async (app) => {
     db: app.db,
     users: app.users,
     tokens: app.accountTokens,
-    hasher: app.passwords,
+    audit: app.audit,
     mailer: app.mail,
     options: { appUrl: app.config.APP_URL, ttl: { reset: app.config.RESET_TOKEN_TTL, verify: app.config.VERIFY_TOKEN_TTL } }
   }))
-}, { name: 'recovery', dependencies: ['config', 'db', 'services', 'mail'] })
+}, { name: 'recovery', dependencies: ['config', 'db', 'audit', 'services', 'mail'] })

@@ -1,5 +1,6 @@
 // Builds the services once per app (prepared statements live as long as the process) and decorates them.
 import fp from 'fastify-plugin'
+import { loggable } from '../src/log.js'
 import { createAccountTokensService, type AccountTokensService } from '../src/services/account-tokens.js'
 import { createPasswordHasher, type PasswordHasher } from '../src/services/passwords.js'
 import { createSessionsService, type SessionsService } from '../src/services/sessions.js'
@@ -50,7 +51,7 @@ export default fp(async (app) => {
       try {
         app.purgeExpired()
       } catch (err) {
-        app.log.warn({ err }, 'session purge failed')
+        app.log.warn({ err: loggable(err) }, 'session purge failed')
       }
     }, config.SESSION_PURGE_INTERVAL * 1000)
     timer.unref()

@@ -26,7 +26,7 @@ export default fp(async (app) => {
   // The key is read before any request, like the signing keys: whether it is needed depends on the database.
   const cipher = createTotpCipher(loadOrCreateTotpKey(dataDir, countTotpSecrets(app.db)))
   assertKeyOpens(cipher, totpKeyPath(dataDir), sampleTotpSecret(app.db))
-  const service = createTotpService(app.db, cipher)
+  const service = createTotpService(app.db, cipher, { audit: app.audit })
 
   app.decorate('totp', Object.assign(service, {
     checkLoginCode (user: Pick<UserRow, 'id' | 'totpEnabled'>, code: string | undefined): OAuthError | undefined {
@@ -37,4 +37,4 @@ export default fp(async (app) => {
         : new OAuthError(401, 'invalid_grant', WRONG_CODE)
     }
   }))
-}, { name: 'totp', dependencies: ['config', 'db'] })
+}, { name: 'totp', dependencies: ['config', 'db', 'audit'] })

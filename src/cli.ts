@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { ConfigError, parseConfig, type Config } from './config.js'
 import { dataDirectory, openDatabase } from './db/open.js'
+import { driverError } from './db/faults.js'
 import { users } from './db/schema.js'
 import { Problem } from './errors.js'
 import { packageVersion as version } from './paths.js'
@@ -147,7 +148,7 @@ async function userCommand (args: string[]): Promise<void> {
       case 'reset-totp': {
         if (!values.username) throw new UsageError('usage: latchkey user reset-totp --username U')
         const user = find(values.username)
-        resetTotp(db, user.id)
+        resetTotp(db, user.id, { actorId: null })
         console.log(`${user.username}'s TOTP is off${user.totpEnabled ? '' : ' (it was not on)'}: they sign in with their password alone.`)
         return
       }
@@ -241,8 +242,11 @@ function explain (err: unknown): string | undefined {
   if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS') return `permission denied: ${e.path ?? e.address ?? e.message} (check DATABASE_PATH and the data directory)`
   if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return `cannot create the data directory ${e.path ?? ''}: ${e.code === 'ENOTDIR' ? 'a file is in the way' : 'its parent cannot hold folders'} (check DATABASE_PATH)`
   if (e.code === 'EADDRNOTAVAIL') return `cannot listen on ${e.address ?? 'HOST'}: set HOST to an address of this machine`
-  if (e.code === 'SQLITE_CANTOPEN') return 'cannot open the database file: check that DATABASE_PATH and its folder are writable'
-  if (typeof e.code === 'string' && e.code.startsWith('SQLITE_')) return `database error (${e.code}): ${e.message}`
+  // drizzle wraps the driver's error (DrizzleQueryError keeps it in `cause`) in a message that lists the
+  // bound values: usernames, emails, imported hashes. Only the code and the driver's own message are printed.
+  const driver = driverError(err)
+  if (driver?.code === 'SQLITE_CANTOPEN') return 'cannot open the database file: check that DATABASE_PATH and its folder are writable'
+  if (driver !== undefined) return `database error (${driver.code}): ${driver.message}`
   return undefined
 }
 

@@ -29,3 +29,15 @@ export const logSerializers = {
     remotePort: req.socket?.remotePort
   })
 }
+
+/**
+ * What to log of an error: a wrapped query error's message and `params` carry the bound values
+ * (emails, password and token hashes), which no log should hold — keep the SQL and the cause only.
+ */
+export function loggable (err: unknown): unknown {
+  if (typeof err === 'object' && err !== null && 'params' in err && 'query' in err) {
+    const { name, query, cause } = err as { name?: unknown, query: unknown, cause?: { code?: unknown, message?: unknown } }
+    return { type: name, query, code: cause?.code, message: cause?.message }
+  }
+  return err
+}

@@ -22,6 +22,18 @@ export function sqliteCode (err: unknown): string | undefined {
   return undefined
 }
 
+/**
+ * The SQLite code and the driver's own message (its first line), wherever in the cause chain the driver's
+ * error sits, or undefined for an error that is not SQLite's. Never the wrapper's message, which lists the
+ * query's bound values (emails, hashes).
+ */
+export function driverError (err: unknown): { code: string, message: string } | undefined {
+  for (let e = err as { code?: unknown, cause?: unknown, message?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && e.code.startsWith('SQLITE_')) return { code: e.code, message: String(e.message ?? '').split('\n')[0] }
+  }
+  return undefined
+}
+
 /** 'unavailable' (answer 503 + Retry-After), 'constraint' (409), or undefined: not a storage fault (500, logged). */
 export function storageFault (err: unknown): StorageFault | undefined {
   const code = sqliteCode(err)

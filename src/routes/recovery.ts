@@ -36,7 +36,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 202: Accepted(FORGOT_ANSWER, 'Accepted (whether or not the address has an account)'), ...problems(400, 413, 415, 422, 429) }
     }
   }, async (request, reply) => {
-    app.recovery.requestPasswordReset(request.body.email)
+    app.recovery.requestPasswordReset(request.body.email, request.auditContext)
     return reply.code(202).send({ detail: FORGOT_ANSWER })
   })
 
@@ -52,7 +52,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: NoContent, ...problems(413, 415, 422, 429), ...badLink('reset') }
     }
   }, async (request, reply) => {
-    await app.recovery.resetPassword(request.body.token, request.body.new_password)
+    await app.recovery.resetPassword(request.body.token, request.body.new_password, request.auditContext)
     return reply.code(204).send(null)
   })
 
@@ -67,7 +67,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: NoContent, ...problems(413, 415, 422, 429), ...badLink('verification') }
     }
   }, async (request, reply) => {
-    app.recovery.verifyEmail(request.body.token)
+    app.recovery.verifyEmail(request.body.token, request.auditContext)
     return reply.code(204).send(null)
   })
 
@@ -81,7 +81,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 202: Accepted(VERIFICATION_ANSWER, 'Accepted: the mail goes out after this answer'), ...problems(401, 409, 429) }
     }
   }, async (request, reply) => {
-    app.recovery.resendVerification(request.account)
+    app.recovery.resendVerification(request.account, request.auditContext)
     return reply.code(202).send({ detail: VERIFICATION_ANSWER })
   })
 }

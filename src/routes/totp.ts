@@ -95,7 +95,7 @@ export const totpSelfRoutes: FastifyPluginAsyncTypebox<TotpRouteOptions> = async
     }
   }, async (request, reply) => {
     const codes = await throttled(request.account.id, () =>
-      refusalsAsProblems(() => app.totp.confirm(request.account.id, request.body.code, request.sessionId)))
+      refusalsAsProblems(() => app.totp.confirm(request.account.id, request.body.code, request.sessionId, request.auditContext)))
     return reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send({ recovery_codes: codes })
   })
 
@@ -114,7 +114,7 @@ export const totpSelfRoutes: FastifyPluginAsyncTypebox<TotpRouteOptions> = async
     if (!account.totpEnabled) throw REFUSALS.not_enabled()
     await throttled(account.id, async () => {
       await checkPassword(account, request.body.password)
-      await refusalsAsProblems(() => app.totp.disable(account.id, request.body.code))
+      await refusalsAsProblems(() => app.totp.disable(account.id, request.body.code, request.auditContext, request.sessionId))
     })
     return reply.code(204).send(null)
   })
@@ -133,7 +133,7 @@ export const totpAdminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: NoContent, ...problems(401, 403, 404) }
     }
   }, async (request, reply) => {
-    if (!app.totp.reset(request.params.id)) throw notFound('User not found')
+    if (!app.totp.reset(request.params.id, request.auditContext)) throw notFound('User not found')
     return reply.code(204).send(null)
   })
 }

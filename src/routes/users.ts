@@ -77,7 +77,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const updated = app.users.update(request.account, request.body, request.auditContext)
-    if (updated.email !== request.account.email) app.recovery.sendVerification(updated)
+    if (updated.email !== request.account.email) app.recovery.sendVerification(updated, request.auditContext)
     return toPublicUser(updated)
   })
 

@@ -37,12 +37,42 @@ function unusable (file: string, what: string): KeyFileError {
     '(tokens it signed will then be refused; a new key is created if none is left)')
 }
 
-function readKey (file: string): SigningKey {
-  // Refused rather than silently chmod-ed, as ssh refuses an unprotected private key: whoever could read
-  // it may already have a copy, and only the operator can decide whether to rotate.
+/**
+ * The file's mode as `0644` when group or others may read it, else undefined. Such a key is refused
+ * rather than silently chmod-ed, as ssh refuses an unprotected private key: whoever could read it may
+ * already have a copy, and only the operator can decide what to do about that.
+ */
+export function exposedMode (file: string): string | undefined {
   const mode = statSync(file).mode & 0o777
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    throw new KeyFileError(file, `signing key ${file} is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}): ` +
+  return process.platform !== 'win32' && (mode & 0o077) !== 0 ? mode.toString(8).padStart(4, '0') : undefined
+}
+
+/**
+ * Create `file` (0600) holding `content`: written whole under a temporary name in `dir`, synced, then
+ * linked into place, so a reader never sees half a file, and link() never overwrites an existing one
+ * (it throws EEXIST).
+ */
+export function writeNewSecretFile (dir: string, file: string, content: string): void {
+  const partial = join(dir, `.${randomBytes(6).toString('hex')}.partial`)
+  const fd = openSync(partial, 'wx', 0o600)
+  try {
+    writeSync(fd, content)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  try {
+    chmodSync(partial, 0o600)
+    linkSync(partial, file)
+  } finally {
+    unlinkSync(partial)
+  }
+}
+
+function readKey (file: string): SigningKey {
+  const mode = exposedMode(file)
+  if (mode !== undefined) {
+    throw new KeyFileError(file, `signing key ${file} is readable by group or others (mode ${mode}): ` +
       `run \`chmod 600 ${file}\`, and if someone else may have read it, \`latchkey keys rotate\` then retire this key`)
   }
   const privatePem = readFileSync(file, 'utf8')
@@ -93,22 +123,8 @@ export function addKey (dataDir: string, now = new Date()): SigningKey {
   const stamp = now.toISOString().replace(/[-:.]/g, '')
   const { x } = createPublicKey(privateKey).export({ format: 'jwk' }) as { x: string }
   const file = join(dir, `${stamp}-${ed25519Thumbprint(x).slice(0, 16)}.pem`)
-  // Written whole under a temporary name, synced, then linked into place: a server listing the folder
-  // meanwhile never reads half a key, and link() never overwrites an existing one.
-  const partial = join(dir, `.${randomBytes(6).toString('hex')}.partial`)
-  const fd = openSync(partial, 'wx', 0o600)
-  try {
-    writeSync(fd, pem)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  try {
-    chmodSync(partial, 0o600)
-    linkSync(partial, file)
-  } finally {
-    unlinkSync(partial)
-  }
+  // A server listing the folder meanwhile never reads half a key.
+  writeNewSecretFile(dir, file, pem)
   return readKey(file)
 }
 

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Transporter } from 'nodemailer'
+import { loggable } from '../log.js'
 
 export interface Mail {
   to: string
@@ -50,8 +51,14 @@ export interface Mailer {
 
 const SMTP_TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 }
 
-/** The parts of an SMTP error that say what happened, never the message content. */
+/**
+ * The parts of an error that say what happened, never the message content: an SMTP error's code and
+ * answer, or for a failed query while composing, only the SQL and the driver's code and message (its
+ * bound values, an address and a token hash, stay out; see loggable).
+ */
 const describeError = (err: unknown) => {
+  const safe = loggable(err)
+  if (safe !== err) return { error: safe }
   const e = err as { code?: unknown, responseCode?: unknown, message?: unknown }
   return { code: e.code, responseCode: e.responseCode, error: typeof e.message === 'string' ? e.message : String(err) }
 }

@@ -1,11 +1,11 @@
 // Account recovery and email verification: which mails go out when, and what using their links does.
-import { and, eq, isNull } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import type { Db } from '../db/open.js'
-import { sessions, users, type UserRow } from '../db/schema.js'
-import { conflict, Problem, unprocessable } from '../errors.js'
+import { users, type UserRow } from '../db/schema.js'
+import { conflict, Problem } from '../errors.js'
+import type { AuditContext, AuditEvent, AuditService } from './audit.js'
 import type { AccountTokenKind, AccountTokensService } from './account-tokens.js'
 import type { Mail, Mailer } from './mail.js'
-import { checkPasswordPolicy, type PasswordHasher } from './passwords.js'
 import type { UsersService } from './users.js'
 
 /** At most one mail of each kind per address in this many seconds (API.md). */
@@ -48,11 +48,11 @@ export function createRecoveryService (deps: {
   db: Db
   users: UsersService
   tokens: AccountTokensService
-  hasher: PasswordHasher
+  audit: AuditService
   mailer: Mailer
   options: RecoveryOptions
 }) {
-  const { db, users: usersService, tokens, hasher, mailer, options } = deps
+  const { db, users: usersService, tokens, audit, mailer, options } = deps
 
   const resetMail = (user: UserRow, token: string): Mail => linkMail(
     user.email,
@@ -73,68 +73,91 @@ export function createRecoveryService (deps: {
     'Verify my email address',
     'If you did not create a Latchkey account, ignore this mail.')
 
-  /** A verification mail to the user's current address, unless one went there in the last minute. Returns the wait. */
-  function sendVerification (user: UserRow): number {
-    const wait = tokens.waitBeforeNext('verify', user.email, MAIL_INTERVAL_S)
-    if (wait > 0) return wait
-    const token = tokens.issue(user.id, 'verify', user.email)
-    mailer.queue('verify', () => verifyMail(user, token))
-    return 0
+  /** Issue a link token and record the event that it went out, in one transaction. */
+  const issueRecorded = (user: UserRow, kind: 'reset' | 'verify', event: AuditEvent): string =>
+    db.transaction(() => {
+      const token = tokens.issue(user.id, kind, user.email)
+      audit.record(event)
+      return token
+    }, { behavior: 'immediate' })
+
+  /**
+   * Queue a verification mail to the user's current address. Everything that writes (the token, its
+   * event) runs in the mail's compose step, after the answer: the change that asked for the mail has
+   * committed, and a storage fault now is a logged mail failure, not an error answer for a stored
+   * account. Skipped when a verification mail went to the address in the last minute, or when the
+   * address changed again meanwhile (that change queued its own mail).
+   */
+  function queueVerification (user: UserRow, ctx: AuditContext): void {
+    mailer.queue('verify', () => {
+      const current = usersService.findById(user.id)
+      if (current === undefined || current.email !== user.email || current.emailVerified) return undefined
+      if (tokens.waitBeforeNext('verify', current.email, MAIL_INTERVAL_S) > 0) return undefined
+      const token = issueRecorded(current, 'verify', { type: 'email.verification_sent', userId: current.id, ...ctx })
+      return verifyMail(current, token)
+    })
   }
 
   return {
     /**
      * Forgot password: everything, the lookup included, happens after the answer, so the answer and
-     * its timing are the same for every address (API.md: no account enumeration).
+     * its timing are the same for every address (API.md: no account enumeration). Whoever asked is not
+     * known to own the address: the event has no actor, and an unknown address records nothing.
      */
-    requestPasswordReset (email: string): void {
+    requestPasswordReset (email: string, ctx: AuditContext = {}): void {
       mailer.queue('reset', () => {
         const user = usersService.findByLogin(email.toLowerCase())
         if (user === undefined || user.disabled || user.email !== email.toLowerCase()) return undefined
         if (tokens.waitBeforeNext('reset', user.email, MAIL_INTERVAL_S) > 0) return undefined
-        return resetMail(user, tokens.issue(user.id, 'reset', user.email))
+        const event: AuditEvent = { type: 'password.reset_requested', userId: user.id, ip: ctx.ip, userAgent: ctx.userAgent, actorId: null }
+        return resetMail(user, issueRecorded(user, 'reset', event))
       })
     },
 
     /** Registration and email changes: mail the (new) address; silently skipped within the minute. */
-    sendVerification (user: UserRow): void {
-      sendVerification(user)
+    sendVerification (user: UserRow, ctx: AuditContext = {}): void {
+      queueVerification(user, ctx)
     },
 
     /** POST /users/me/email/verification: 409 when verified, 429 within the minute. */
-    resendVerification (user: UserRow): void {
+    resendVerification (user: UserRow, ctx: AuditContext = {}): void {
       if (user.emailVerified) throw conflict('The email address is already verified')
-      const wait = sendVerification(user)
+      const wait = tokens.waitBeforeNext('verify', user.email, MAIL_INTERVAL_S)
       if (wait > 0) {
         throw new Problem(429, `A verification mail was sent less than ${MAIL_INTERVAL_S} s ago: retry in ${wait} s`, { 'retry-after': String(wait) })
       }
+      queueVerification(user, ctx)
     },
 
     /**
      * Set a new password with a reset token: the policy applies (422, the token stays usable), then in one
-     * transaction the token is used up, the user's other reset tokens are retired and every session ends.
-     * Receiving the link proves the address, so it also counts as verified.
+     * transaction the token is used up, the user's other reset tokens are retired and every session ends
+     * (users.setPassword). A link mailed to an address the user no longer has resets nothing. Receiving
+     * the link proves the address, so it also counts as verified.
      */
-    async resetPassword (token: string, newPassword: string): Promise<void> {
+    async resetPassword (token: string, newPassword: string, ctx: AuditContext = {}): Promise<void> {
       const found = tokens.find(token, 'reset')
       const user = found === undefined ? undefined : usersService.findById(found.userId)
-      if (found === undefined || user === undefined || user.disabled) throw new Problem(400, BAD_RESET)
-      const problems = checkPasswordPolicy(newPassword, '/new_password', { username: user.username, email: user.email })
-      if (problems.length > 0) throw unprocessable(problems)
-      const passwordHash = await hasher.hash(newPassword)
-      const now = new Date()
-      db.transaction((tx) => {
-        if (!tokens.consume(tx, found.id, now)) throw new Problem(400, BAD_RESET)
-        tokens.retireOthers(tx, user.id, 'reset', found.id)
-        tx.update(users).set({ passwordHash, ...(found.email === user.email ? { emailVerified: true } : {}) })
-          .where(eq(users.id, user.id)).run()
-        tx.update(sessions).set({ endedAt: now, endReason: 'password_reset' })
-          .where(and(eq(sessions.userId, user.id), isNull(sessions.endedAt))).run()
-      }, { behavior: 'immediate' })
+      if (found === undefined || user === undefined || user.disabled || found.email !== user.email) throw new Problem(400, BAD_RESET)
+      await usersService.setPassword(user, newPassword, {
+        event: 'password.reset',
+        reason: 'password_reset',
+        // Checked again inside the transaction: argon2 ran since, and the email may have changed meanwhile.
+        check: (tx, now) => {
+          const current = tx.select().from(users).where(eq(users.id, user.id)).get()
+          if (current === undefined || current.disabled || current.email !== found.email || !tokens.consume(tx, found.id, now)) {
+            throw new Problem(400, BAD_RESET)
+          }
+          tokens.retireOthers(tx, user.id, 'reset', found.id)
+          if (current.emailVerified) return undefined
+          audit.record({ type: 'email.verified', userId: user.id, ...ctx, detail: { via: 'password_reset' } }, now)
+          return { emailVerified: true }
+        }
+      }, ctx)
     },
 
     /** Mark the address verified; a link sent to an address the user no longer has verifies nothing. */
-    verifyEmail (token: string): void {
+    verifyEmail (token: string, ctx: AuditContext = {}): void {
       const now = new Date()
       db.transaction((tx) => {
         const found = tokens.find(token, 'verify', now)
@@ -142,7 +165,9 @@ export function createRecoveryService (deps: {
         if (found === undefined || user === undefined || user.email !== found.email || !tokens.consume(tx, found.id, now)) {
           throw new Problem(400, BAD_VERIFY)
         }
+        if (user.emailVerified) return
         tx.update(users).set({ emailVerified: true }).where(eq(users.id, user.id)).run()
+        audit.record({ type: 'email.verified', userId: user.id, ...ctx, detail: { via: 'link' } }, now)
       }, { behavior: 'immediate' })
     }
   }

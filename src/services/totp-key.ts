@@ -1,8 +1,9 @@
 // The TOTP encryption key: 32 random bytes in <data directory>/keys/totp.key (0600), and AES-256-GCM with it.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { keysDirectory } from './keys.js'
+import { withStartupLock } from '../db/startup-lock.js'
+import { exposedMode, keysDirectory, writeNewSecretFile } from './keys.js'
 
 // Not a .pem: the signing-key loader (listKeys) reads only *.pem files, so it never takes this for a key.
 export const TOTP_KEY_FILE = 'totp.key'
@@ -49,35 +50,45 @@ export function createTotpCipher (key: Buffer): TotpCipher {
 }
 
 function readKeyFile (file: string): Buffer {
-  const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64')
+  const mode = exposedMode(file)
+  if (mode !== undefined) {
+    throw new TotpKeyError(`${file} is readable by group or others (mode ${mode}): run \`chmod 600 ${file}\`, and if someone else ` +
+      'may have read it, treat the TOTP secrets as exposed and have those users enrol again (`latchkey user reset-totp`)')
+  }
+  const text = readFileSync(file, 'utf8').trim()
+  const key = Buffer.from(text, 'base64')
   if (key.length !== KEY_BYTES) {
-    throw new TotpKeyError(`${file} is not a TOTP key (expected ${KEY_BYTES} random bytes, base64): restore the original file from a backup`)
+    throw new TotpKeyError(`${file} ${text === '' ? 'is empty' : 'is not a TOTP key'} (expected ${KEY_BYTES} random bytes, base64): restore the original file from a backup`)
   }
   return key
 }
 
 /**
  * The key to serve with. Created (0600) when missing and no secret needs it; when secrets exist a missing
- * file is an error, never a fresh key: a new key would silently lock every TOTP user out.
+ * file is an error, never a fresh key: a new key would silently lock every TOTP user out. Like the first
+ * signing key, under the start-up lock and written whole (temporary file, fsync, link), so processes
+ * starting together agree on one key and a crash never leaves half of one.
  */
 export function loadOrCreateTotpKey (dataDir: string, storedSecrets: number): Buffer {
   const file = totpKeyPath(dataDir)
-  if (existsSync(file)) return readKeyFile(file)
-  if (storedSecrets > 0) {
-    throw new TotpKeyError(`${file} is missing, but ${storedSecrets} TOTP secret(s) in the database were encrypted with it: ` +
-      'restore the file from a backup (or reset TOTP for those users with `latchkey user reset-totp`)')
-  }
-  mkdirSync(keysDirectory(dataDir), { recursive: true, mode: 0o700 })
-  const key = randomBytes(KEY_BYTES)
-  try {
-    // flag 'wx': never overwrite a key another process created meanwhile; use that one instead.
-    writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' })
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readKeyFile(file)
-    throw err
-  }
-  chmodSync(file, 0o600)
-  return key
+  return withStartupLock(dataDir, () => {
+    if (existsSync(file)) return readKeyFile(file)
+    if (storedSecrets > 0) {
+      throw new TotpKeyError(`${file} is missing, but ${storedSecrets} TOTP secret(s) in the database were encrypted with it: ` +
+        'restore the file from a backup (or reset TOTP for those users with `latchkey user reset-totp`)')
+    }
+    const dir = keysDirectory(dataDir)
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    const key = randomBytes(KEY_BYTES)
+    try {
+      writeNewSecretFile(dir, file, `${key.toString('base64')}\n`)
+    } catch (err) {
+      // Outside the lock (a CLI, an older server), another process may still have made one: use that.
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readKeyFile(file)
+      throw err
+    }
+    return key
+  })
 }
 
 /** Refuse to start with a key that does not open a stored secret (a wrong or replaced file). */

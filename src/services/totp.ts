@@ -5,6 +5,8 @@ import { Secret, TOTP } from 'otpauth'
 import QRCode from 'qrcode'
 import type { Db } from '../db/open.js'
 import { sessions, totpRecoveryCodes, totpSecrets, users, type UserRow } from '../db/schema.js'
+import { createAuditService, type AuditContext, type AuditService } from './audit.js'
+import { endSessions } from './sessions.js'
 import type { TotpCipher } from './totp-key.js'
 
 export const TOTP_ISSUER = 'Latchkey'
@@ -55,13 +57,19 @@ export async function qrSvg (otpauthUri: string): Promise<string> {
   return await QRCode.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 })
 }
 
-/** Turn TOTP off for a user (admin reset, CLI): secret and recovery codes go. Needs no key. False for an unknown user. */
-export function resetTotp (db: Db, userId: number): boolean {
+/**
+ * Turn TOTP off for a user (admin reset, CLI): secret and recovery codes go. Needs no key. False for an
+ * unknown user. `totp.disabled` is recorded when TOTP was on, with `ctx.actorId` the admin (null: the CLI).
+ */
+export function resetTotp (db: Db, userId: number, ctx: AuditContext = {}, audit: AuditService = createAuditService(db)): boolean {
   return db.transaction((tx) => {
-    const found = tx.update(users).set({ totpEnabled: false }).where(eq(users.id, userId)).run().changes > 0
+    const before = tx.select({ enabled: users.totpEnabled }).from(users).where(eq(users.id, userId)).get()
+    if (before === undefined) return false
+    tx.update(users).set({ totpEnabled: false }).where(eq(users.id, userId)).run()
     tx.delete(totpRecoveryCodes).where(eq(totpRecoveryCodes.userId, userId)).run()
     tx.delete(totpSecrets).where(eq(totpSecrets.userId, userId)).run()
-    return found
+    if (before.enabled) audit.record({ type: 'totp.disabled', userId, ...ctx, detail: { via: 'reset' } })
+    return true
   }, { behavior: 'immediate' })
 }
 
@@ -77,9 +85,11 @@ export function sampleTotpSecret (db: Db): { stored: string, context: string } |
 export interface TotpOptions {
   /** Milliseconds since the epoch; tests pin it to step boundaries. */
   clock?: () => number
+  /** Where totp.enabled / totp.disabled (and the sessions enabling ends) are recorded. */
+  audit?: AuditService
 }
 
-export function createTotpService (db: Db, cipher: TotpCipher, { clock = Date.now }: TotpOptions = {}) {
+export function createTotpService (db: Db, cipher: TotpCipher, { clock = Date.now, audit = createAuditService(db) }: TotpOptions = {}) {
   type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
   const secretOf = (row: { userId: number, secretEncrypted: string }): Secret =>
@@ -132,7 +142,7 @@ export function createTotpService (db: Db, cipher: TotpCipher, { clock = Date.no
      * Confirm the pending enrolment with a current code: TOTP is on, ten recovery codes are issued (returned
      * this once, stored hashed) and every other session of the user ends — all in one transaction.
      */
-    confirm (userId: number, code: string, keepSessionId: number): string[] {
+    confirm (userId: number, code: string, keepSessionId: number, ctx: AuditContext = {}): string[] {
       const now = clock()
       const codes = Array.from({ length: RECOVERY_CODES }, newRecoveryCode)
       return db.transaction((tx) => {
@@ -146,14 +156,15 @@ export function createTotpService (db: Db, cipher: TotpCipher, { clock = Date.no
         tx.update(users).set({ totpEnabled: true }).where(eq(users.id, userId)).run()
         tx.delete(totpRecoveryCodes).where(eq(totpRecoveryCodes.userId, userId)).run()
         tx.insert(totpRecoveryCodes).values(codes.map((c) => ({ userId, codeHash: hashRecoveryCode(c) }))).run()
-        tx.update(sessions).set({ endedAt: new Date(now), endReason: 'totp_enabled' })
-          .where(and(eq(sessions.userId, userId), isNull(sessions.endedAt), sql`${sessions.id} <> ${keepSessionId}`)).run()
+        const at = new Date(now)
+        audit.record({ type: 'totp.enabled', userId, sessionId: keepSessionId, ...ctx }, at)
+        endSessions(tx, audit, and(eq(sessions.userId, userId), sql`${sessions.id} <> ${keepSessionId}`), 'totp_enabled', ctx, at)
         return codes
       }, { behavior: 'immediate' })
     },
 
     /** Turn TOTP off with a current or recovery code (the password is the route's to check). */
-    disable (userId: number, code: string): void {
+    disable (userId: number, code: string, ctx: AuditContext = {}, sessionId?: number): void {
       const now = clock()
       db.transaction((tx) => {
         const user = tx.select({ enabled: users.totpEnabled }).from(users).where(eq(users.id, userId)).get()
@@ -162,6 +173,7 @@ export function createTotpService (db: Db, cipher: TotpCipher, { clock = Date.no
         tx.update(users).set({ totpEnabled: false }).where(eq(users.id, userId)).run()
         tx.delete(totpRecoveryCodes).where(eq(totpRecoveryCodes.userId, userId)).run()
         tx.delete(totpSecrets).where(eq(totpSecrets.userId, userId)).run()
+        audit.record({ type: 'totp.disabled', userId, sessionId: sessionId ?? null, ...ctx, detail: { via: 'user' } }, now)
       }, { behavior: 'immediate' })
     },
 
@@ -177,7 +189,7 @@ export function createTotpService (db: Db, cipher: TotpCipher, { clock = Date.no
       return accepted ? 'ok' : 'wrong_code'
     },
 
-    reset: (userId: number): boolean => resetTotp(db, userId)
+    reset: (userId: number, ctx: AuditContext = {}): boolean => resetTotp(db, userId, ctx, audit)
   }
 }
 

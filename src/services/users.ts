@@ -9,6 +9,9 @@ import { endSessions } from './sessions.js'
 
 export type Role = 'user' | 'admin'
 
+/** A transaction handle, as `db.transaction` passes it. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
+
 export interface PublicUser {
   id: number
   username: string
@@ -85,6 +88,30 @@ export function createUsersService (db: Db, hasher: PasswordHasher, options: { r
 
   const activeAdmins = (): number =>
     db.select({ n: count() }).from(users).where(and(eq(users.role, 'admin'), eq(users.disabled, false))).get()?.n ?? 0
+
+  /**
+   * The one way a password is set: the policy check (422), the hash, then in one IMMEDIATE transaction
+   * `check(tx)` (the caller's own conditions, which may throw to refuse, and may return more columns to
+   * set), the new hash, the event, and every session of the user but `keepSessionId` ended with `reason`.
+   */
+  async function setPassword (user: UserRow, next: string, how: {
+    event: 'password.changed' | 'password.reset'
+    reason: 'password_changed' | 'password_reset'
+    keepSessionId?: number
+    check?: (tx: Tx, now: Date) => Partial<UserRow> | undefined
+  }, ctx: AuditContext = {}): Promise<void> {
+    const problems = checkPasswordPolicy(next, '/new_password', { username: user.username, email: user.email })
+    if (problems.length > 0) throw unprocessable(problems)
+    const passwordHash = await hasher.hash(next)
+    const now = new Date()
+    db.transaction((tx) => {
+      const extra = how.check?.(tx, now) ?? {}
+      tx.update(users).set({ ...extra, passwordHash }).where(eq(users.id, user.id)).run()
+      audit.record({ type: how.event, userId: user.id, sessionId: how.keepSessionId ?? null, ...ctx }, now)
+      const others = how.keepSessionId === undefined ? undefined : sql`${sessions.id} <> ${how.keepSessionId}`
+      endSessions(tx, audit, and(eq(sessions.userId, user.id), others), how.reason, ctx, now)
+    }, { behavior: 'immediate' })
+  }
 
   return {
     findById: (id: number): UserRow | undefined => byId.get({ id }),
@@ -179,22 +206,23 @@ export function createUsersService (db: Db, hasher: PasswordHasher, options: { r
       }))
     },
 
+    setPassword,
+
     /** Change the password and end every other session of the user, atomically. */
     async changePassword (user: UserRow, current: string, next: string, keepSessionId: number, ctx: AuditContext = {}): Promise<void> {
       if (!await hasher.verify(user.passwordHash, current)) throw new Problem(403, 'Current password is incorrect')
-      const problems = checkPasswordPolicy(next, '/new_password', { username: user.username, email: user.email })
-      if (problems.length > 0) throw unprocessable(problems)
-      const passwordHash = await hasher.hash(next)
-      const now = new Date()
-      db.transaction((tx) => {
+      await setPassword(user, next, {
+        event: 'password.changed',
+        reason: 'password_changed',
+        keepSessionId,
         // The checks above awaited argon2: another request may have changed the password (and ended this
         // session) meanwhile. Writing anyway would let a stale check win and log out every session.
-        const stored = tx.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, user.id)).get()
-        if (stored?.passwordHash !== user.passwordHash) throw conflict('The password was changed by another request; sign in again')
-        tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)).run()
-        audit.record({ type: 'password.changed', userId: user.id, sessionId: keepSessionId, ...ctx }, now)
-        endSessions(tx, audit, and(eq(sessions.userId, user.id), sql`${sessions.id} <> ${keepSessionId}`), 'password_changed', ctx, now)
-      }, { behavior: 'immediate' })
+        check: (tx) => {
+          const stored = tx.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, user.id)).get()
+          if (stored?.passwordHash !== user.passwordHash) throw conflict('The password was changed by another request; sign in again')
+          return undefined
+        }
+      }, ctx)
     },
 
     /** Delete a user; tasks, sessions and refresh tokens go with it (ON DELETE CASCADE). */

@@ -299,3 +299,18 @@ function storedFixtureRow (username: string): Record<string, unknown> {
     db.close()
   }
 }
+
+t.test('a write that fails mid-import: exit 1, one line with the SQLite code, no row data, nothing imported (review item 6)', async (t) => {
+  const dir = tempDir(t)
+  const dbPath = join(dir, 'latchkey.db')
+  const env = { DATABASE_PATH: dbPath }
+  t.equal((await run(dir, env, ['migrate'])).code, 0)
+  const db = new Database(dbPath)
+  db.exec("CREATE TRIGGER refuse_import BEFORE INSERT ON users BEGIN SELECT RAISE(ABORT, 'import refused'); END")
+  db.close()
+  const r = await run(dir, env, ['import', copyFixture(t, 'tutorial-bcrypt.db')])
+  t.equal(r.code, 1)
+  t.equal(r.stderr, 'latchkey: database error (SQLITE_CONSTRAINT_TRIGGER): import refused\n')
+  for (const value of ['alice', 'example.com', '$2b$', 'params']) t.notOk(r.stderr.includes(value), `no ${value} on stderr`)
+  t.same(storedUsers(dbPath), [], 'the transaction rolled back')
+})

@@ -1,10 +1,11 @@
 // Key-file problems: one sentence naming the file and what to do; group/other-readable keys refused; lost keys warned about.
 import t from 'tap'
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { buildApp } from '../../src/app.js'
 import { addKey, KeyFileError, keysDirectory, listKeys } from '../../src/services/keys.js'
+import { totpKeyPath } from '../../src/services/totp-key.js'
 import { form, newUser, PASSWORD, tempDir, testConfig } from '../helper.js'
 import { runCli, serverEnv } from './server-process.js'
 
@@ -84,4 +85,42 @@ t.test('keys folder lost on a database with live sessions: a new key, a warning,
   const refreshed = await second.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: tokens.refresh_token } })
   t.equal(refreshed.statusCode, 200, 'the refresh token still works (it is not signed)')
   t.equal((await second.inject({ url: '/users/me', headers: { authorization: `Bearer ${refreshed.json().access_token}` } })).statusCode, 200)
+})
+
+t.test('the TOTP key file has the signing keys\' protections (review item 7)', async (t) => {
+  const config = testConfig(t)
+  const dir = join(config.DATABASE_PATH, '..')
+  const file = totpKeyPath(dir)
+  const first = await buildApp(config, { logger: false })
+  await first.ready()
+  await first.close()
+  t.equal(statSync(file).mode & 0o777, 0o600, 'created 0600')
+  t.equal(Buffer.from(readFileSync(file, 'utf8').trim(), 'base64').length, 32, 'a whole key')
+  t.same(readdirSync(keysDirectory(dir)).filter((n) => n.endsWith('.partial')), [], 'no temporary file left behind')
+  const original = readFileSync(file)
+
+  t.test('readable by others (0644): refused in one sentence, by the app and by `latchkey serve`', async (t) => {
+    chmodSync(file, 0o644)
+    t.teardown(() => chmodSync(file, 0o600))
+    const says = new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is readable by group or others \\(mode 0644\\): run \`chmod 600 .*totp\\.key\`, and if someone else may have read it`)
+    await t.rejects(buildApp(config, { logger: false }), { name: 'TotpKeyError', message: says })
+    const res = await runCli([], serverEnv(config.DATABASE_PATH), dir)
+    t.equal(res.code, 1)
+    t.equal(res.stderr.split('\n').filter(Boolean).length, 1, 'one line, no stack trace')
+    t.match(res.stderr, /^latchkey: .*totp\.key is readable by group or others \(mode 0644\)/)
+    t.notOk(res.stderr.includes(original.toString('utf8').trim()), 'no key material')
+  })
+
+  t.test('empty or truncated: refused, never replaced', async (t) => {
+    for (const [content, says] of [['', 'is empty'], [original.toString('utf8').slice(0, 20), 'is not a TOTP key']]) {
+      writeFileSync(file, content, { mode: 0o600 })
+      await t.rejects(buildApp(config, { logger: false }), { name: 'TotpKeyError', message: new RegExp(`totp\\.key ${says} \\(expected 32 random bytes, base64\\): restore the original file from a backup$`) })
+      t.equal(readFileSync(file, 'utf8'), content, 'the file is left as it was')
+    }
+    writeFileSync(file, original)
+    const app = await buildApp(config, { logger: false })
+    await app.ready()
+    await app.close()
+    t.pass('the restored key is accepted')
+  })
 })
