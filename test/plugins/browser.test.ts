@@ -30,7 +30,7 @@ t.test('browser plugin on a bare Fastify', async (t) => {
   t.equal(foreign.json().detail, FOREIGN_ORIGIN)
   t.same((await app.inject({ method: 'POST', url: '/auth/wanted', headers: { origin: 'https://auth.example.com' }, query: { mode: 'cookie' } })).json(), { wanted: true }, "the issuer's own origin")
   t.same((await app.inject({ method: 'POST', url: '/auth/wanted', query: { mode: 'json' } })).json(), { wanted: false }, 'mode=json needs no origin')
-  t.same((await app.inject({ method: 'POST', url: '/form' })).json(), { error: 'invalid_request', error_description: FOREIGN_ORIGIN }, 'the OAuth2 shape on form routes')
+  t.same((await app.inject({ method: 'POST', url: '/form' })).json(), { error: 'invalid_request', error_description: FOREIGN_ORIGIN, detail: FOREIGN_ORIGIN }, 'the OAuth2 shape on form routes')
 
   t.equal((await app.inject({ method: 'POST', url: '/auth/set' })).headers['set-cookie'], 'latchkey_refresh=abc; Max-Age=604800; Path=/auth; HttpOnly; SameSite=Strict')
   t.equal((await app.inject({ method: 'POST', url: '/auth/clear' })).headers['set-cookie'], 'latchkey_refresh=; Max-Age=0; Path=/auth; HttpOnly; SameSite=Strict')

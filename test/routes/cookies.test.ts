@@ -126,10 +126,10 @@ t.test('mode=json (and no mode) is v1: refresh_token in the body, no cookie', as
 
   const wrongToken = await app.inject({ method: 'POST', url: '/auth/token', ...form({ username: user.username, password: user.password, mode: 'session' }) })
   t.equal(wrongToken.statusCode, 400)
-  t.same(wrongToken.json(), { error: 'invalid_request', error_description: 'mode must be one of json, cookie' })
+  t.same(wrongToken.json(), { error: 'invalid_request', error_description: 'mode must be one of "json" or "cookie"', detail: 'mode must be one of "json" or "cookie"' })
   const wrongRefresh = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { mode: 'Cookie', refresh_token: 'x' } })
   t.equal(wrongRefresh.statusCode, 422)
-  t.same(wrongRefresh.json().errors, [{ field: '/mode', message: 'must be one of json, cookie' }])
+  t.same(wrongRefresh.json().errors, [{ field: '/mode', message: 'must be one of "json" or "cookie"' }])
 })
 
 t.test('the refresh grant with mode=cookie rotates through the cookie', async (t) => {
@@ -183,7 +183,7 @@ t.test('a cookie refresh with neither cookie nor refresh_token is a 400 invalid_
     const { cookie } = await signInWithCookie(app)
     const res = await app.inject({ method: 'POST', url: '/auth/token', ...form({ grant_type: 'refresh_token' }), headers: { ...FORM, ...cookieHeader(cookie), origin: SPA } })
     t.equal(res.statusCode, 400)
-    t.same(res.json(), { error: 'invalid_request', error_description: 'The refresh_token grant requires refresh_token' })
+    t.same(res.json(), { error: 'invalid_request', error_description: 'The refresh_token grant requires refresh_token', detail: 'The refresh_token grant requires refresh_token' })
   })
 })
 
@@ -304,7 +304,7 @@ t.test('CSRF: every request that asks for or uses the cookie needs an allowed Or
       const res = await send(headers)
       t.equal(res.statusCode, 403, `${name} with ${why}: 403`)
       if (oauth) {
-        t.same(res.json(), { error: 'invalid_request', error_description: REFUSED }, `${name} with ${why}: the OAuth2 error`)
+        t.same(res.json(), { error: 'invalid_request', error_description: REFUSED, detail: REFUSED }, `${name} with ${why}: the OAuth2 error`)
       } else {
         t.match(res.headers['content-type'], /^application\/problem\+json/)
         t.match(res.json(), { type: 'about:blank', title: 'Forbidden', status: 403, detail: REFUSED }, `${name} with ${why}: the problem`)
