@@ -177,7 +177,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           ...aliasDocs(url, '/auth/token'),
           consumes: ['application/x-www-form-urlencoded'],
           body: TokenBody,
-          cookies: RefreshCookieParam,
+          // The cookie (Path=/auth) is read under /auth only: /token documents none.
+          ...(url.startsWith('/auth/') ? { cookies: RefreshCookieParam } : {}),
           response: { 200: { ...TokenResponse, headers: SetRefreshCookie }, ...oauthErrors(400, 401, 403, 413, 415, 429) }
         }
       }, tokenEndpoint)
