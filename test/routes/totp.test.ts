@@ -215,6 +215,22 @@ t.test('wrong codes feed the account login throttle', async (t) => {
     'the name is folded to lower case')
 })
 
+t.test('wrong codes count per account: typed under the username and under the email, one count', async (t) => {
+  const app = await build(t, { LOGIN_THROTTLE_AFTER: 3 })
+  const user = await totpUser(app)
+  const as = (username: string, totp: string) => grant(app, { username, password: PASSWORD, totp })
+  assertOAuthError(t, await as(user.username, 'aaaa-aaaa-aaaa-aaaa'), 'Incorrect one-time code')
+  assertOAuthError(t, await as(user.username, 'bbbb-bbbb-bbbb-bbbb'), 'Incorrect one-time code')
+  assertOAuthError(t, await as(user.email, 'cccc-cccc-cccc-cccc'), 'Incorrect one-time code')
+  const blocked = await as(user.email, user.recovery[0])
+  t.equal(blocked.statusCode, 429, 'the third wrong code, under the email, engaged the throttle of the account')
+  t.equal(blocked.json<{ error: string }>().error, 'slow_down')
+  t.equal(blocked.headers['retry-after'], '1', 'the first delay')
+  t.equal((await as(user.username, user.recovery[0])).statusCode, 429, 'the username (2 wrong codes of its own) waits too')
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  t.equal((await as(user.email, user.recovery[0])).statusCode, 200, 'after the wait: and the 429s spent no recovery code')
+})
+
 t.test('the enrolment routes share the password throttle and the per-IP limit of /users/me', async (t) => {
   t.test('wrong passwords, then wrong codes, on one account', async (t) => {
     const app = await build(t, { LOGIN_THROTTLE_AFTER: 2 })
