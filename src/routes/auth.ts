@@ -11,6 +11,7 @@ import { toPublicUser } from '../services/users.js'
 import {
   bearer, Email, NewPassword, NoContent, oauthErrors, problems, TokenResponse, Username, UserResponse
 } from '../schemas/common.js'
+import { noStore } from './no-store.js'
 import { refuseQueryCredentials } from './oauth-query.js'
 import { aliasDocs, signupOptions, tokenAliases } from './tutorials.js'
 import { ModeField, RefreshCookieParam, SetRefreshCookie } from '../schemas/cookie-mode.js'
@@ -70,8 +71,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   function sendTokens (reply: FastifyReply, user: Pick<UserRow, 'id' | 'username' | 'role'>, sessionId: number, refreshToken: string, cookieMode = false) {
     // mode=cookie: the refresh token goes into the httpOnly cookie only, never into the body scripts read.
     if (cookieMode) app.refreshCookie.set(reply, refreshToken)
-    // RFC 6749 §5.1: token responses must not be cached.
-    return reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send({
+    return noStore(reply).send({
       access_token: app.signAccessToken(user, sessionId),
       token_type: 'bearer' as const,
       expires_in: config.ACCESS_TOKEN_TTL,
@@ -236,7 +236,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           // Not a token we issued, or already invalid: nothing to revoke.
         }
       }
-      return reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send({})
+      return noStore(reply).send({})
     })
   })
 
