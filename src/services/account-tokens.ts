@@ -6,7 +6,6 @@ import { hashSecretToken, newSecretToken } from './secret-tokens.js'
 
 export type AccountTokenKind = AccountTokenRow['kind']
 
-
 export interface AccountTokenOptions {
   /** Lifetime per kind, seconds. */
   ttl: Record<AccountTokenKind, number>

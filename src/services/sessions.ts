@@ -8,7 +8,6 @@ import { hashSecretToken, newSecretToken } from './secret-tokens.js'
 
 export type EndReason = 'logout' | 'logout_all' | 'revoked' | 'refresh_token_reuse' | 'deleted' | 'password_changed' | 'password_reset' | 'user_disabled' | 'totp_enabled'
 
-
 export interface SessionOptions {
   refreshTtl: number // seconds
   reuseGrace: number // seconds
