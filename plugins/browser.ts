@@ -17,7 +17,10 @@ declare module 'fastify' {
     refreshCookie: {
       /** `mode === 'cookie'`, after checking that the request may use the cookie (else a 403). */
       wanted (request: FastifyRequest, mode: string | undefined): boolean
-      /** The cookie's value, if the request carries one; checks the origin first when it does. */
+      /**
+       * The cookie's value, if the request carries one and its route is under /auth (the cookie's path: it is
+       * never read elsewhere, not even on the /token alias); checks the origin first when it does.
+       */
       read (request: FastifyRequest): string | undefined
       set (reply: FastifyReply, refreshToken: string): void
       clear (reply: FastifyReply): void
@@ -84,6 +87,8 @@ export default fp(async (app) => {
       return true
     },
     read (request: FastifyRequest) {
+      // The route's own path, not the raw URL: the handler of /auth/token also serves /token.
+      if (!isUnderAuth(request.routeOptions.url ?? request.url)) return undefined
       const header = request.headers.cookie
       if (header === undefined) return undefined
       const value = app.parseCookie(header)[REFRESH_COOKIE]

@@ -42,10 +42,11 @@ export class OAuthError extends Error {
 /**
  * The right password for an address not yet verified, while REQUIRE_VERIFIED_EMAIL is on. An OAuthError,
  * so the token endpoint answers 401 invalid_grant; any other route shows it as a problem with the same sentence.
+ * No WWW-Authenticate: on the token endpoint that challenge is misread by strict OAuth clients (API.md v2).
  */
 export class EmailNotVerified extends OAuthError {
   constructor () {
-    super(401, 'invalid_grant', 'Verify your email address before signing in', { 'www-authenticate': 'Bearer' })
+    super(401, 'invalid_grant', 'Verify your email address before signing in')
     this.name = 'EmailNotVerified'
   }
 }

@@ -6,11 +6,12 @@ import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import type { UserRow } from '../db/schema.js'
 import { notAuthenticated, OAuthError, Problem, unprocessable } from '../errors.js'
 import type { AuditContext } from '../services/audit.js'
-import { LoginThrottle } from '../services/login-throttle.js'
+import { LoginThrottle, ThrottledAttempt } from '../services/login-throttle.js'
 import { toPublicUser } from '../services/users.js'
 import {
   bearer, Email, NewPassword, NoContent, oauthErrors, problems, TokenResponse, Username, UserResponse
 } from '../schemas/common.js'
+import { noStore } from './no-store.js'
 import { refuseQueryCredentials } from './oauth-query.js'
 import { aliasDocs, signupOptions, tokenAliases } from './tutorials.js'
 import { ModeField, RefreshCookieParam, SetRefreshCookie } from '../schemas/cookie-mode.js'
@@ -60,6 +61,9 @@ const REFRESH_COOKIE_MISSING = 'mode=cookie needs the latchkey_refresh cookie (o
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app
   const throttle = new LoginThrottle(config.LOGIN_THROTTLE_AFTER)
+  // Wrong one-time codes also count per account (by id, in a map of its own, so no typed name can collide
+  // with it): `alice` and `alice@example.com` share that count (API.md, TOTP).
+  const accountThrottle = new LoginThrottle(config.LOGIN_THROTTLE_AFTER)
   const rateLimit = app.authRateLimit
 
   app.addHook('onRoute', (route) => { route.bodyLimit ??= AUTH_BODY_LIMIT })
@@ -67,8 +71,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   function sendTokens (reply: FastifyReply, user: Pick<UserRow, 'id' | 'username' | 'role'>, sessionId: number, refreshToken: string, cookieMode = false) {
     // mode=cookie: the refresh token goes into the httpOnly cookie only, never into the body scripts read.
     if (cookieMode) app.refreshCookie.set(reply, refreshToken)
-    // RFC 6749 §5.1: token responses must not be cached.
-    return reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send({
+    return noStore(reply).send({
       access_token: app.signAccessToken(user, sessionId),
       token_type: 'bearer' as const,
       expires_in: config.ACCESS_TOKEN_TTL,
@@ -108,9 +111,55 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
    * The per-account throttle engaged: an audit event (and, through it, a warn log line) with the account's
    * id when the name is one — an unknown name is not recorded, only the address.
    */
-  function recordThrottled (login: string, ctx: AuditContext) {
-    const userId = app.users.findByLogin(login)?.id ?? null
+  function recordThrottled (userId: number | null, ctx: AuditContext) {
     app.audit.record({ type: 'login.throttled', userId, actorId: null, ip: ctx.ip, userAgent: ctx.userAgent, detail: { after_failures: config.LOGIN_THROTTLE_AFTER } })
+  }
+
+  /** Admit one password-grant attempt for `key`, or answer 429 slow_down while the throttle makes it wait. */
+  function admit (which: LoginThrottle, key: string): ThrottledAttempt {
+    const wait = which.retryAfter(key)
+    if (wait > 0) {
+      app.metrics.passwordGrants.inc({ outcome: 'throttled' })
+      app.metrics.throttleRejections.inc({ throttle: 'login' })
+      throw new OAuthError(429, 'slow_down', `Too many failed attempts for this account: retry in ${wait} s`, { 'retry-after': String(wait) })
+    }
+    return new ThrottledAttempt(which, key)
+  }
+
+  /** The password grant: the password first, then (for TOTP users) the code; both count toward the throttle. */
+  async function passwordGrant (request: FastifyRequest, login: string, password: string, code: string | undefined) {
+    const byName = admit(throttle, login)
+    try {
+      const user = await app.users.verifyLogin(login, password, request.auditContext)
+      if (user === undefined) {
+        app.metrics.passwordGrants.inc({ outcome: 'failure' })
+        if (byName.failure()) recordThrottled(app.users.findByLogin(login)?.id ?? null, request.auditContext)
+        // No WWW-Authenticate: that is a resource server's challenge (RFC 6750), which strict OAuth
+        // clients would report instead of this invalid_grant (API.md, v2).
+        throw new OAuthError(401, 'invalid_grant', INVALID_LOGIN)
+      }
+      // Checked only now that the password is right, like the code itself.
+      const byAccount = admit(accountThrottle, String(user.id))
+      try {
+        const refusal = app.totp.checkLoginCode(user, code)
+        if (refusal !== undefined) {
+          app.metrics.passwordGrants.inc({ outcome: 'mfa_refused' })
+          const nameEngaged = byName.failure()
+          const accountEngaged = byAccount.failure()
+          if (nameEngaged || accountEngaged) recordThrottled(user.id, request.auditContext)
+          throw refusal
+        }
+        byName.success()
+        byAccount.success()
+      } finally {
+        byAccount.release()
+      }
+      app.metrics.passwordGrants.inc({ outcome: 'success' })
+      return user
+    } finally {
+      // A throw before any verdict (EmailNotVerified, a storage 503) must not leave the attempt in flight.
+      byName.release()
+    }
   }
 
   // The OAuth2 endpoints take form bodies only: JSON sent here is a 415 that says what to send.
@@ -130,28 +179,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         if (!body.username || !body.password) {
           throw new OAuthError(400, 'invalid_request', 'The password grant requires username and password')
         }
-        const wait = throttle.retryAfter(body.username)
-        if (wait > 0) {
-          app.metrics.passwordGrants.inc({ outcome: 'throttled' })
-          app.metrics.throttleRejections.inc({ throttle: 'login' })
-          throw new OAuthError(429, 'slow_down', `Too many failed attempts for this account: retry in ${wait} s`, { 'retry-after': String(wait) })
-        }
-        const user = await app.users.verifyLogin(body.username, body.password, request.auditContext)
-        if (user === undefined) {
-          app.metrics.passwordGrants.inc({ outcome: 'failure' })
-          if (throttle.failure(body.username)) recordThrottled(body.username, request.auditContext)
-          // No WWW-Authenticate: that is a resource server's challenge (RFC 6750), which strict OAuth
-          // clients would report instead of this invalid_grant (API.md, v2).
-          throw new OAuthError(401, 'invalid_grant', INVALID_LOGIN)
-        }
-        const refusal = app.totp.checkLoginCode(user, body.totp)
-        if (refusal !== undefined) {
-          app.metrics.passwordGrants.inc({ outcome: 'mfa_refused' })
-          if (throttle.failure(body.username)) recordThrottled(body.username, request.auditContext)
-          throw refusal
-        }
-        throttle.success(body.username)
-        app.metrics.passwordGrants.inc({ outcome: 'success' })
+        const user = await passwordGrant(request, body.username, body.password, body.totp)
         const { sessionId, refreshToken } = app.sessions.create(user.id, request.auditContext)
         return sendTokens(reply, user, sessionId, refreshToken, cookieMode)
       }
@@ -177,7 +205,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           ...aliasDocs(url, '/auth/token'),
           consumes: ['application/x-www-form-urlencoded'],
           body: TokenBody,
-          cookies: RefreshCookieParam,
+          // The cookie (Path=/auth) is read under /auth only: /token documents none.
+          ...(url.startsWith('/auth/') ? { cookies: RefreshCookieParam } : {}),
           response: { 200: { ...TokenResponse, headers: SetRefreshCookie }, ...oauthErrors(400, 401, 403, 413, 415, 429) }
         }
       }, tokenEndpoint)
@@ -207,7 +236,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           // Not a token we issued, or already invalid: nothing to revoke.
         }
       }
-      return reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send({})
+      return noStore(reply).send({})
     })
   })
 

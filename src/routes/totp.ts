@@ -5,6 +5,7 @@ import type { RateLimitOptions } from '@fastify/rate-limit'
 import { notFound, Problem } from '../errors.js'
 import { AnyPassword, bearer, IdParams, NoContent, problems } from '../schemas/common.js'
 import { qrSvg, TotpRefused, type TotpRefusal } from '../services/totp.js'
+import { noStore } from './no-store.js'
 
 const Code = (description: string) => Type.String({ minLength: 1, maxLength: 64, description, examples: ['123456'] })
 
@@ -75,7 +76,7 @@ export const totpSelfRoutes: FastifyPluginAsyncTypebox<TotpRouteOptions> = async
     if (account.totpEnabled) throw REFUSALS.already_enabled()
     await throttled(account.id, () => checkPassword(account, request.body.password))
     const enrolment = await refusalsAsProblems(() => app.totp.enrol(account))
-    return reply.code(201).headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send({
+    return noStore(reply.code(201)).send({
       secret: enrolment.secret,
       otpauth_uri: enrolment.otpauthUri,
       qr_svg: await qrSvg(enrolment.otpauthUri)
@@ -96,7 +97,7 @@ export const totpSelfRoutes: FastifyPluginAsyncTypebox<TotpRouteOptions> = async
   }, async (request, reply) => {
     const codes = await throttled(request.account.id, () =>
       refusalsAsProblems(() => app.totp.confirm(request.account.id, request.body.code, request.sessionId, request.auditContext)))
-    return reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send({ recovery_codes: codes })
+    return noStore(reply).send({ recovery_codes: codes })
   })
 
   app.delete('/users/me/totp', {

@@ -1,14 +1,10 @@
 // Single-use, expiring, hashed tokens mailed to users: password reset and email verification links.
-import { createHash, randomBytes } from 'node:crypto'
 import { and, desc, eq, gt, isNull, lte, ne } from 'drizzle-orm'
 import type { Db } from '../db/open.js'
 import { accountTokens, type AccountTokenRow } from '../db/schema.js'
+import { hashSecretToken, newSecretToken } from './secret-tokens.js'
 
 export type AccountTokenKind = AccountTokenRow['kind']
-
-/** 256 random bits, URL-safe; only its SHA-256 is stored, so a database leak yields no usable link. */
-const newToken = (): string => randomBytes(32).toString('base64url')
-export const hashAccountToken = (token: string): string => createHash('sha256').update(token).digest('base64url')
 
 export interface AccountTokenOptions {
   /** Lifetime per kind, seconds. */
@@ -23,14 +19,14 @@ export function createAccountTokensService (db: Db, options: AccountTokenOptions
   return {
     /** A new token for the user's current address; the user's older tokens of the kind stop working. */
     issue (userId: number, kind: AccountTokenKind, email: string, now = new Date()): string {
-      const token = newToken()
+      const token = newSecretToken()
       db.transaction((tx) => {
         tx.delete(accountTokens).where(and(eq(accountTokens.userId, userId), eq(accountTokens.kind, kind))).run()
         tx.insert(accountTokens).values({
           userId,
           kind,
           email,
-          tokenHash: hashAccountToken(token),
+          tokenHash: hashSecretToken(token),
           createdAt: now,
           expiresAt: new Date(now.getTime() + options.ttl[kind] * 1000)
         }).run()
@@ -50,7 +46,7 @@ export function createAccountTokensService (db: Db, options: AccountTokenOptions
 
     /** The unused, unexpired token of the kind, without using it up. */
     find (token: string, kind: AccountTokenKind, now = new Date()): AccountTokenRow | undefined {
-      return db.select().from(accountTokens).where(live(kind, hashAccountToken(token), now)).get()
+      return db.select().from(accountTokens).where(live(kind, hashSecretToken(token), now)).get()
     },
 
     /**

@@ -74,10 +74,43 @@ export class LoginThrottle {
     if (this.enabled) this.entries.delete(keyOf(login))
   }
 
+  /** An admitted attempt ended without a verdict (an error came first): it stops counting as in flight. */
+  release (login: string): void {
+    if (this.enabled) this.entries.get(keyOf(login))?.inFlight.shift()
+  }
+
   private remember (key: string, entry: Entry): void {
     // Re-insert so Map order is least-recently-used first.
     this.entries.delete(key)
     this.entries.set(key, entry)
     if (this.entries.size > MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!)
+  }
+}
+
+/**
+ * One attempt `retryAfter` admitted: it reports one verdict, or is released without one. Call `release` in a
+ * `finally`, so an attempt that threw (a storage 503, an unverified address) does not stay in flight and
+ * hold the name's next attempts back.
+ */
+export class ThrottledAttempt {
+  private settled = false
+
+  constructor (private readonly throttle: LoginThrottle, private readonly login: string) {}
+
+  /** As LoginThrottle.failure: true when the throttle (re)engages. */
+  failure (): boolean {
+    this.settled = true
+    return this.throttle.failure(this.login)
+  }
+
+  success (): void {
+    this.settled = true
+    this.throttle.success(this.login)
+  }
+
+  release (): void {
+    if (this.settled) return
+    this.settled = true
+    this.throttle.release(this.login)
   }
 }

@@ -42,7 +42,9 @@ export function createPasswordHasher (cost: Argon2Cost): PasswordHasher {
   async function verifyDummy (password: string): Promise<false> {
     dummyHash ??= argon2.hash(randomBytes(32).toString('base64'), options)
     const hash = await dummyHash
-    await counted(() => argon2.verify(hash, normalizePassword(password)))
+    // The very verify a wrong password costs on a stored argon2id hash: as many argon2 runs (two when NFKC
+    // changes the password, see verifySupported), so an unknown name is not the cheaper answer.
+    await counted(() => verifySupported('argon2id', hash, password))
     return false
   }
   return {

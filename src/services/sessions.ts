@@ -1,16 +1,12 @@
 // Sessions (one per password login) and their refresh-token family: rotation, reuse detection, ending.
-import { createHash, randomBytes } from 'node:crypto'
 import { and, asc, eq, gt, isNull, lte, or, sql, type SQL } from 'drizzle-orm'
 import type Database from 'better-sqlite3'
 import type { Db } from '../db/open.js'
 import { refreshTokens, sessions, users, type SessionRow, type UserRow } from '../db/schema.js'
 import { createAuditService, type AuditContext, type AuditService } from './audit.js'
+import { hashSecretToken, newSecretToken } from './secret-tokens.js'
 
 export type EndReason = 'logout' | 'logout_all' | 'revoked' | 'refresh_token_reuse' | 'deleted' | 'password_changed' | 'password_reset' | 'user_disabled' | 'totp_enabled'
-
-/** 256 random bits, URL-safe. Only its SHA-256 is stored: a database leak yields no usable token. */
-export const newRefreshToken = (): string => randomBytes(32).toString('base64url')
-export const hashRefreshToken = (token: string): string => createHash('sha256').update(token).digest('base64url')
 
 export interface SessionOptions {
   refreshTtl: number // seconds
@@ -82,8 +78,8 @@ export function createSessionsService (db: Db, options: SessionOptions, audit: A
     .prepare()
 
   function issueToken (sessionId: number, now: number): string {
-    const token = newRefreshToken()
-    insertToken.run(sessionId, hashRefreshToken(token), now)
+    const token = newSecretToken()
+    insertToken.run(sessionId, hashSecretToken(token), now)
     return token
   }
 
@@ -96,7 +92,7 @@ export function createSessionsService (db: Db, options: SessionOptions, audit: A
   })
 
   const rotate = sqlite.transaction((token: string, meta: AuditContext, now: Date): RefreshOutcome => {
-    const row = tokenWithSession.get(hashRefreshToken(token)) as unknown[] | undefined
+    const row = tokenWithSession.get(hashSecretToken(token)) as unknown[] | undefined
     if (row === undefined) return { ok: false, reason: 'invalid' }
     const [storedId, storedCreatedAt, storedRotatedAt, sessionId, sessionEndedAt, sessionExpiresAt, lastRotatedTokenId] =
       row as [number, number, number | null, number, number | null, number, number | null]
@@ -149,7 +145,7 @@ export function createSessionsService (db: Db, options: SessionOptions, audit: A
 
     /** The session a refresh token belongs to, whatever its state (for logout and revocation). */
     sessionOfToken (token: string): SessionRow | undefined {
-      return tokenByHash.get({ hash: hashRefreshToken(token) })?.session
+      return tokenByHash.get({ hash: hashSecretToken(token) })?.session
     },
 
     end: (sessionId: number, reason: EndReason, ctx?: AuditContext): boolean => end(eq(sessions.id, sessionId), reason, ctx) > 0,

@@ -158,12 +158,14 @@ export function createUsersService (db: Db, hasher: PasswordHasher, options: { r
         return undefined
       }
       const user = byLogin.get({ login: login.toLowerCase() })
-      const sample = foreignSample()
+      const ownIsForeign = user !== undefined && isForeignHash(user.passwordHash)
+      // An imported hash pads with the dummy whatever the cached sample says: the cache may predate a
+      // `latchkey import` run beside this server. It is stale then, so this hash becomes the sample.
+      if (ownIsForeign && foreignSample() === undefined) foreign = { hash: user.passwordHash, at: Date.now() }
+      const sample = ownIsForeign ? undefined : foreignSample()
       const [ok] = await Promise.all([
         user === undefined ? hasher.verifyDummy(password) : hasher.verify(user.passwordHash, password),
-        sample === undefined
-          ? undefined
-          : user !== undefined && isForeignHash(user.passwordHash) ? hasher.verifyDummy(password) : hasher.verify(sample, password)
+        ownIsForeign ? hasher.verifyDummy(password) : sample === undefined ? undefined : hasher.verify(sample, password)
       ])
       if (user === undefined) return failed(null, 'unknown_account')
       if (!ok) return failed(user.id, 'wrong_password')

@@ -17,7 +17,7 @@ t.test('db plugin opens SQLite with durable pragmas and migrations applied, clos
   t.equal(app.sqlite.pragma('synchronous', { simple: true }), 1, 'NORMAL: commits survive a process crash in WAL mode')
   t.equal(app.sqlite.pragma('busy_timeout', { simple: true }), 5000)
   const tables = app.sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all()
-  t.same(tables.filter((n) => !String(n).startsWith('sqlite_') && !String(n).startsWith('__')), ['refresh_tokens', 'sessions', 'tasks', 'totp_recovery_codes', 'totp_secrets', 'users'])
+  t.same(tables.filter((n) => !String(n).startsWith('sqlite_') && !String(n).startsWith('__')), ['account_tokens', 'audit_events', 'refresh_tokens', 'sessions', 'tasks', 'totp_recovery_codes', 'totp_secrets', 'users'])
   await app.close()
   t.equal(app.sqlite.open, false)
 })

@@ -173,6 +173,19 @@ t.test('POST /auth/token (password grant)', async (t) => {
   })
 })
 
+t.test('REQUIRE_VERIFIED_EMAIL: the unverified 401 carries no WWW-Authenticate, on /auth/token and its aliases', async (t) => {
+  const app = await build(t, { REQUIRE_VERIFIED_EMAIL: true })
+  const user = await register(app)
+  const sentence = 'Verify your email address before signing in'
+  for (const url of ['/auth/token', '/token', '/auth/login']) {
+    const res = await app.inject({ method: 'POST', url, ...form({ username: user.username, password: PASSWORD }) })
+    t.equal(res.statusCode, 401, `${url}: 401`)
+    t.same(res.json(), { error: 'invalid_grant', error_description: sentence, detail: sentence }, `${url}: invalid_grant`)
+    // API.md v2: no resource-server challenge on any token-endpoint error.
+    t.equal(res.headers['www-authenticate'], undefined, `${url}: no WWW-Authenticate`)
+  }
+})
+
 t.test('GET /users/me and the 401s of protected routes', async (t) => {
   const app = await build(t)
   const user = await signUp(app)

@@ -126,10 +126,10 @@ t.test('mode=json (and no mode) is v1: refresh_token in the body, no cookie', as
 
   const wrongToken = await app.inject({ method: 'POST', url: '/auth/token', ...form({ username: user.username, password: user.password, mode: 'session' }) })
   t.equal(wrongToken.statusCode, 400)
-  t.same(wrongToken.json(), { error: 'invalid_request', error_description: 'mode must be one of json, cookie' })
+  t.same(wrongToken.json(), { error: 'invalid_request', error_description: 'mode must be one of "json" or "cookie"', detail: 'mode must be one of "json" or "cookie"' })
   const wrongRefresh = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { mode: 'Cookie', refresh_token: 'x' } })
   t.equal(wrongRefresh.statusCode, 422)
-  t.same(wrongRefresh.json().errors, [{ field: '/mode', message: 'must be one of json, cookie' }])
+  t.same(wrongRefresh.json().errors, [{ field: '/mode', message: 'must be one of "json" or "cookie"' }])
 })
 
 t.test('the refresh grant with mode=cookie rotates through the cookie', async (t) => {
@@ -183,8 +183,36 @@ t.test('a cookie refresh with neither cookie nor refresh_token is a 400 invalid_
     const { cookie } = await signInWithCookie(app)
     const res = await app.inject({ method: 'POST', url: '/auth/token', ...form({ grant_type: 'refresh_token' }), headers: { ...FORM, ...cookieHeader(cookie), origin: SPA } })
     t.equal(res.statusCode, 400)
-    t.same(res.json(), { error: 'invalid_request', error_description: 'The refresh_token grant requires refresh_token' })
+    t.same(res.json(), { error: 'invalid_request', error_description: 'The refresh_token grant requires refresh_token', detail: 'The refresh_token grant requires refresh_token' })
   })
+})
+
+t.test('the tutorial aliases: mode=cookie logs in on /token and /auth/login; only /auth/login reads the cookie', async (t) => {
+  const app = await build(t, config)
+  const user = await register(app)
+  const cookies: Record<string, string> = {}
+  for (const url of ['/token', '/auth/login']) {
+    const res = await app.inject({ method: 'POST', url, ...form({ username: user.username, password: user.password, mode: 'cookie' }), headers: { ...FORM, origin: SPA } })
+    t.equal(res.statusCode, 200, `${url}: 200`)
+    t.same(Object.keys(res.json()).sort(), ['access_token', 'expires_in', 'token_type'], `${url}: the body without refresh_token`)
+    const cookie = setCookie(res)
+    t.equal(cookie.name, 'latchkey_refresh', `${url}: the cookie`)
+    t.same(cookie.attributes, { 'max-age': '3600', path: '/auth', httponly: true, secure: true, samesite: 'Strict' }, `${url}: Path=/auth, as on /auth/token`)
+    t.equal((await me(app, res.json().access_token)).statusCode, 200, `${url}: the access token works`)
+    cookies[url] = cookie.value
+  }
+
+  const viaLogin = await app.inject({ method: 'POST', url: '/auth/login', ...form({ grant_type: 'refresh_token', mode: 'cookie' }), headers: { ...FORM, ...cookieHeader(cookies['/auth/login']), origin: SPA } })
+  t.equal(viaLogin.statusCode, 200, '/auth/login is under the cookie\'s path: the refresh grant reads it')
+  t.not(setCookie(viaLogin).value, cookies['/auth/login'], 'and rotates it')
+
+  // A browser never sends the cookie to /token; a request that does anyway is not read (API.md: never outside /auth).
+  const viaToken = await app.inject({ method: 'POST', url: '/token', ...form({ grant_type: 'refresh_token', mode: 'cookie' }), headers: { ...FORM, ...cookieHeader(cookies['/token']), origin: SPA } })
+  t.equal(viaToken.statusCode, 400, '/token: the cookie is not read')
+  t.equal(viaToken.json().error, 'invalid_request')
+  t.match(viaToken.json().error_description, /latchkey_refresh cookie/, 'the missing-cookie answer')
+  t.notOk('set-cookie' in viaToken.headers)
+  t.equal((await cookieRefresh(app, cookies['/token'])).statusCode, 200, 'the cookie sent to /token was not used: it still rotates under /auth')
 })
 
 t.test('the two-tab grace: the same cookie twice within REFRESH_REUSE_GRACE, both 200 with working pairs', async (t) => {
@@ -304,7 +332,7 @@ t.test('CSRF: every request that asks for or uses the cookie needs an allowed Or
       const res = await send(headers)
       t.equal(res.statusCode, 403, `${name} with ${why}: 403`)
       if (oauth) {
-        t.same(res.json(), { error: 'invalid_request', error_description: REFUSED }, `${name} with ${why}: the OAuth2 error`)
+        t.same(res.json(), { error: 'invalid_request', error_description: REFUSED, detail: REFUSED }, `${name} with ${why}: the OAuth2 error`)
       } else {
         t.match(res.headers['content-type'], /^application\/problem\+json/)
         t.match(res.json(), { type: 'about:blank', title: 'Forbidden', status: 403, detail: REFUSED }, `${name} with ${why}: the problem`)

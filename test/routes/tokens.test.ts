@@ -165,6 +165,8 @@ t.test('POST /auth/revoke (RFC 7009)', async (t) => {
     const user = await signUp(app)
     const res = await revoke({ token: user.tokens.refresh_token, token_type_hint: 'refresh_token' })
     t.equal(res.statusCode, 200)
+    t.equal(res.headers['cache-control'], 'no-store', 'an answer of the token endpoints: not cached (RFC 7009 §2.2, RFC 6749 §5.1)')
+    t.equal(res.headers.pragma, 'no-cache')
     t.equal((await me(app, user.tokens.access_token)).statusCode, 401)
   })
 

@@ -87,6 +87,7 @@ t.test('enrolment: password, secret, otpauth URI and QR code; pending until conf
   const first = await enrol(app, user)
   t.equal(first.statusCode, 201)
   t.equal(first.headers['cache-control'], 'no-store')
+  t.equal(first.headers.pragma, 'no-cache')
   const body = first.json<{ secret: string, otpauth_uri: string, qr_svg: string }>()
   t.same(Object.keys(body).sort(), ['otpauth_uri', 'qr_svg', 'secret'])
   t.match(body.secret, /^[A-Z2-7]{32}$/, '160-bit base32 secret')
@@ -111,6 +112,7 @@ t.test('enrolment: password, secret, otpauth URI and QR code; pending until conf
   const confirmed = await confirm(app, user, codeAt(second.secret, now))
   t.equal(confirmed.statusCode, 200)
   t.equal(confirmed.headers['cache-control'], 'no-store')
+  t.equal(confirmed.headers.pragma, 'no-cache')
   const { recovery_codes: codes } = confirmed.json<{ recovery_codes: string[] }>()
   t.equal(codes.length, 10)
   t.equal(new Set(codes).size, 10)
@@ -213,6 +215,22 @@ t.test('wrong codes feed the account login throttle', async (t) => {
   t.match(blocked.headers['retry-after'], /^\d+$/)
   t.equal((await grant(app, { username: user.username.toUpperCase(), password: PASSWORD, totp: user.recovery[0] })).statusCode, 429,
     'the name is folded to lower case')
+})
+
+t.test('wrong codes count per account: typed under the username and under the email, one count', async (t) => {
+  const app = await build(t, { LOGIN_THROTTLE_AFTER: 3 })
+  const user = await totpUser(app)
+  const as = (username: string, totp: string) => grant(app, { username, password: PASSWORD, totp })
+  assertOAuthError(t, await as(user.username, 'aaaa-aaaa-aaaa-aaaa'), 'Incorrect one-time code')
+  assertOAuthError(t, await as(user.username, 'bbbb-bbbb-bbbb-bbbb'), 'Incorrect one-time code')
+  assertOAuthError(t, await as(user.email, 'cccc-cccc-cccc-cccc'), 'Incorrect one-time code')
+  const blocked = await as(user.email, user.recovery[0])
+  t.equal(blocked.statusCode, 429, 'the third wrong code, under the email, engaged the throttle of the account')
+  t.equal(blocked.json<{ error: string }>().error, 'slow_down')
+  t.equal(blocked.headers['retry-after'], '1', 'the first delay')
+  t.equal((await as(user.username, user.recovery[0])).statusCode, 429, 'the username (2 wrong codes of its own) waits too')
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  t.equal((await as(user.email, user.recovery[0])).statusCode, 200, 'after the wait: and the 429s spent no recovery code')
 })
 
 t.test('the enrolment routes share the password throttle and the per-IP limit of /users/me', async (t) => {

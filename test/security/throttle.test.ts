@@ -1,6 +1,6 @@
 // Brute force: the per-IP rate limit on the credential routes and the per-account login throttle.
 import t from 'tap'
-import { LoginThrottle } from '../../src/services/login-throttle.js'
+import { LoginThrottle, ThrottledAttempt } from '../../src/services/login-throttle.js'
 import { build, form, newUser, PASSWORD, register, signUp } from '../helper.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -177,6 +177,19 @@ t.test('per-account login throttle (HTTP)', async (t) => {
     t.equal(a.headers['retry-after'], b.headers['retry-after'])
   })
 
+  t.test('an attempt that ends in an error is no failure and does not stay in flight', async (t) => {
+    // REQUIRE_VERIFIED_EMAIL: the right password of an unverified address is a 401 thrown before any verdict.
+    const app = await build(t, { ...opts, REQUIRE_VERIFIED_EMAIL: true })
+    const user = await register(app)
+    for (let i = 0; i < 7; i++) {
+      const res = await app.inject({ method: 'POST', url: '/auth/token', ...tokenForm(user.username, PASSWORD) })
+      t.equal(res.statusCode, 401, `right password, unverified, attempt ${i + 1}: 401, not 429`)
+      t.equal(res.json().error_description, 'Verify your email address before signing in')
+    }
+    app.users.adminUpdate(user.id, { email_verified: true })
+    t.equal((await app.inject({ method: 'POST', url: '/auth/token', ...tokenForm(user.username, PASSWORD) })).statusCode, 200, 'verified: signs in at once')
+  })
+
   t.test('LOGIN_THROTTLE_AFTER=0 turns the account throttle off', async (t) => {
     const app = await build(t, { RATE_LIMIT_PER_MINUTE: 0, LOGIN_THROTTLE_AFTER: 0 })
     const user = await register(app)
@@ -260,6 +273,24 @@ t.test('LoginThrottle (unit, injected clock)', async (t) => {
     t.equal(throttle.retryAfter('gina', T0 + 1060), 1, 'a second concurrent one waits')
     throttle.failure('gina', T0 + 1100)
     t.equal(throttle.retryAfter('gina', T0 + 1100), 2, 'its failure doubled the delay')
+  })
+
+  t.test('an attempt released without a verdict frees its place and counts as nothing', async (t) => {
+    const throttle = new LoginThrottle(2)
+    const admitted = [1, 2].map(() => throttle.retryAfter('ivy', T0))
+    t.same(admitted, [0, 0])
+    t.equal(throttle.retryAfter('ivy', T0), 1, 'both places taken')
+    const first = new ThrottledAttempt(throttle, 'ivy')
+    first.release()
+    t.equal(throttle.retryAfter('ivy', T0), 0, 'a released attempt frees its place at once')
+    first.release()
+    t.equal(throttle.retryAfter('ivy', T0), 1, 'released twice, freed once')
+    const failed = new ThrottledAttempt(throttle, 'ivy')
+    t.equal(failed.failure(), false, 'one failure: below the threshold')
+    failed.release()
+    t.equal(throttle.retryAfter('ivy', T0), 1, 'release after a verdict frees nothing more')
+    new ThrottledAttempt(throttle, 'ivy').release()
+    t.equal(throttle.retryAfter('ivy', T0), 0, 'the last one in flight released: one failure, still below the threshold')
   })
 
   t.test('a success among concurrent attempts resets the count', async (t) => {

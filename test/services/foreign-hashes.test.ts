@@ -1,16 +1,20 @@
 // Imported hashes behind the password hasher: recognition, caps, passlib's bcrypt rules, rehash on first login.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import * as bcrypt from '@node-rs/bcrypt'
+import argon2 from 'argon2'
 import Database from 'better-sqlite3'
 import { eq } from 'drizzle-orm'
 import { openDatabase } from '../../src/db/open.js'
 import { users } from '../../src/db/schema.js'
+import { readSource, resolveColumns } from '../../src/import/source.js'
+import { importUsers } from '../../src/import/users.js'
 import { packageRoot } from '../../src/paths.js'
 import { ab64Decode, classifyHash, FOREIGN_CAPS, hashPrefix } from '../../src/services/foreign-hashes.js'
 import { createPasswordHasher, isForeignHash, type Argon2Cost } from '../../src/services/passwords.js'
 import { createUsersService } from '../../src/services/users.js'
-import { tempDir } from '../helper.js'
+import { PASSWORD, tempDir } from '../helper.js'
 
 const CHEAP: Argon2Cost = { memoryCost: 1024, timeCost: 1, parallelism: 1 }
 const fixtures = join(packageRoot, 'test', 'fixtures', 'import')
@@ -154,4 +158,57 @@ t.test('login with an imported hash: rehashed to argon2id once, over the verifie
   t.equal(stored(heidi.id), hashes.heidi)
   t.equal(await service.verifyLogin('nobody', 'whatever'), undefined, 'unknown users: the dummy path, padded by a stored imported hash')
   t.equal(await service.checkPassword(db.select().from(users).where(eq(users.id, heidi.id)).get()!, passwords.heidi), false)
+})
+
+/**
+ * A users service whose hasher runs the real argon2 and bcrypt, each wrapped to count the verifies it runs:
+ * `cost` answers how many of each one failed login took. Our own modules are the real ones, loaded afresh
+ * over the counting libraries (tap's loader does not carry the library mocks through a .js → .ts import
+ * on its own, so passwords.ts is handed the real foreign-hashes.ts loaded that way).
+ */
+async function countingService (t: Test, path: string) {
+  const counts = { argon2: 0, bcrypt: 0 }
+  const countingArgon2 = { ...argon2, verify: async (...args: Parameters<typeof argon2.verify>) => { counts.argon2 += 1; return await argon2.verify(...args) } }
+  const countingBcrypt = { ...bcrypt, verify: async (...args: Parameters<typeof bcrypt.verify>) => { counts.bcrypt += 1; return await bcrypt.verify(...args) } }
+  const libraries = { argon2: { ...countingArgon2, default: countingArgon2 }, '@node-rs/bcrypt': countingBcrypt }
+  const foreign = await t.mockImport<typeof import('../../src/services/foreign-hashes.js')>('../../src/services/foreign-hashes.js', libraries)
+  const counted = await t.mockImport<typeof import('../../src/services/passwords.js')>('../../src/services/passwords.js', {
+    ...libraries, '../../src/services/foreign-hashes.js': foreign
+  })
+  const { db, sqlite } = openDatabase(path)
+  t.teardown(() => sqlite.close())
+  const service = createUsersService(db, counted.createPasswordHasher(CHEAP))
+  async function cost (login: string, password: string): Promise<{ argon2: number, bcrypt: number }> {
+    counts.argon2 = 0
+    counts.bcrypt = 0
+    t.equal(await service.verifyLogin(login, password), undefined, `${login}: refused`)
+    return { ...counts }
+  }
+  return { service, cost }
+}
+
+t.test('a wrong password that NFKC changes costs an unknown name as many argon2 verifies as an account', async (t) => {
+  const { service, cost } = await countingService(t, join(tempDir(t), 'latchkey.db'))
+  await service.register({ username: 'alice', email: 'alice@example.com', password: PASSWORD })
+  const typed = 'ｗｒｏｎｇ ｐａｓｓｗｏｒｄ'
+  t.not(typed.normalize('NFKC'), typed, 'full-width letters: NFKC changes them')
+  t.same(await cost('alice', typed), { argon2: 2, bcrypt: 0 }, 'the account: the NFKC form, then the form as typed')
+  t.same(await cost('nobody', typed), { argon2: 2, bcrypt: 0 }, 'an unknown name: the same two verifies')
+  t.same(await cost('alice', 'wrong password'), { argon2: 1, bcrypt: 0 }, 'a password NFKC leaves alone: one verify…')
+  t.same(await cost('nobody', 'wrong password'), { argon2: 1, bcrypt: 0 }, '…for an unknown name too')
+})
+
+t.test('right after `latchkey import` beside a running server, an imported account still pads with argon2', async (t) => {
+  const path = join(tempDir(t), 'latchkey.db')
+  const { cost } = await countingService(t, path)
+  t.same(await cost('nobody', 'wrong password'), { argon2: 1, bcrypt: 0 }, 'no imported hash yet: the server caches that for a while')
+  // `latchkey import` in another process: another connection to the same file.
+  const other = openDatabase(path)
+  const source = readSource(join(fixtures, 'tutorial-bcrypt.db'))
+  t.ok(importUsers(other.db, source, resolveColumns(source, {}), { dryRun: false, own: CHEAP }).imported > 0, 'imported')
+  other.sqlite.close()
+  t.same(await cost('bob', 'wrong password'), { argon2: 1, bcrypt: 1 }, 'the imported account: its bcrypt, padded with the argon2 dummy')
+  t.same(await cost('nobody', 'wrong password'), { argon2: 1, bcrypt: 1 }, 'from then on unknown names are padded with an imported hash')
+  t.same(await cost('bob', 'ｗｒｏｎｇ'), { argon2: 2, bcrypt: 1 }, 'the dummy pad runs the NFKC pair as well')
+  t.same(await cost('nobody', 'ｗｒｏｎｇ'), { argon2: 2, bcrypt: 1 })
 })
