@@ -31,7 +31,11 @@ export default fp(async (app) => {
     reuseGrace: config.REFRESH_REUSE_GRACE
   }, app.audit)
   app.decorate('passwords', passwords)
-  app.decorate('users', createUsersService(app.db, passwords, { requireVerifiedEmail: config.REQUIRE_VERIFIED_EMAIL, audit: app.audit }))
+  app.decorate('users', createUsersService(app.db, passwords, {
+    requireVerifiedEmail: config.REQUIRE_VERIFIED_EMAIL,
+    audit: app.audit,
+    onAuditLost: (err) => app.log.warn({ err: loggable(err) }, 'a login.failed audit event could not be stored (storage fault)')
+  }))
   app.decorate('sessions', sessions)
   app.decorate('tasks', createTasksService(app.db))
   const accountTokens = createAccountTokensService(app.db, { ttl: { reset: config.RESET_TOKEN_TTL, verify: config.VERIFY_TOKEN_TTL } })

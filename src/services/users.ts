@@ -2,6 +2,7 @@
 import { and, asc, count, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/open.js'
 import { sessions, tasks, users, type UserRow } from '../db/schema.js'
+import { storageFault } from '../db/faults.js'
 import { conflict, EmailNotVerified, isUniqueViolation, Problem, unprocessable } from '../errors.js'
 import { createAuditService, type AuditContext, type AuditService } from './audit.js'
 import { checkPasswordPolicy, isForeignHash, type PasswordHasher } from './passwords.js'
@@ -62,7 +63,7 @@ const FOREIGN_LOOKUP_TTL_MS = 60_000
 /** `q` matches as a literal substring: %, _ and the escape character itself are escaped. */
 const likeLiteral = (q: string): string => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
-export function createUsersService (db: Db, hasher: PasswordHasher, options: { requireVerifiedEmail?: boolean, audit?: AuditService } = {}) {
+export function createUsersService (db: Db, hasher: PasswordHasher, options: { requireVerifiedEmail?: boolean, audit?: AuditService, onAuditLost?: (err: unknown) => void } = {}) {
   const audit = options.audit ?? createAuditService(db)
   const byLogin = db.select().from(users)
     .where(or(eq(lowerUsername, sql.placeholder('login')), eq(users.email, sql.placeholder('login'))))
@@ -154,7 +155,14 @@ export function createUsersService (db: Db, hasher: PasswordHasher, options: { r
       // The one who typed is not known to be the account's owner: no actor. An unknown name is not
       // recorded at all (it may be a password typed into the wrong field), only the address.
       const failed = (userId: number | null, reason: string): undefined => {
-        audit.record({ type: 'login.failed', userId, ip: ctx.ip, userAgent: ctx.userAgent, actorId: null, detail: { reason } })
+        try {
+          audit.record({ type: 'login.failed', userId, ip: ctx.ip, userAgent: ctx.userAgent, actorId: null, detail: { reason } })
+        } catch (err) {
+          // A failed login changes nothing, so a database that cannot take the event (full, read-only)
+          // must not turn a wrong password into a 503: the answer stays 401 and the loss is reported.
+          if (storageFault(err) !== 'unavailable' || options.onAuditLost === undefined) throw err
+          options.onAuditLost(err)
+        }
         return undefined
       }
       const user = byLogin.get({ login: login.toLowerCase() })
