@@ -1,7 +1,7 @@
 // Compares the two off-the-event-loop bcrypt bindings for `latchkey import`'s foreign hashes:
 // bcrypt (node.bcrypt.js, native addon) and @node-rs/bcrypt (Rust, napi). Per binding: median verify
 // time of a $2b$12$ hash, and the event loop's worst delay while 8 verifies run (a timer every 1 ms).
-// Usage: npm install --no-save bcrypt && node bench/bcrypt-bindings.js   (only @node-rs/bcrypt is a dependency)
+// Usage: npm install --no-save @node-rs/bcrypt && node bench/bcrypt-bindings.js   (only bcrypt is a dependency)
 //
 // 2 shared cores, Node 20, 2026-12-01 (two runs):
 //   bcrypt           verify $2b$12$ median 212 ms; 8 concurrent: 885 ms wall, event loop max delay 7.2 ms, p99 3.9 ms
@@ -9,9 +9,11 @@
 //   bcrypt           verify $2b$12$ median 211 ms; 8 concurrent: 879 ms wall, event loop max delay 10.9 ms, p99 2.1 ms
 //   @node-rs/bcrypt  verify $2b$12$ median 213 ms; 8 concurrent: 880 ms wall, event loop max delay 9.4 ms, p99 1.9 ms
 // Equal speed, neither blocks the loop (the max delay is the shared machine's noise, against ~210 ms
-// per verify). @node-rs/bcrypt was chosen: no install script (bcrypt 6 runs node-gyp-build at install and
-// falls back to compiling where no prebuild fits), per-platform binaries as ordinary npm packages,
-// Buffers accepted, and $2y$ parsed. bcryptjs was not considered: pure JS, it runs on the event loop.
+// per verify). bcrypt 6 is the dependency: its prebuilt N-API binaries for linux/darwin/win32 ship inside
+// its own npm package (node-gyp-build picks one; it compiles only where none fits). @node-rs/bcrypt was
+// tried first, but it puts each platform's binary in a separate optional package, and a lockfile written
+// where only some of those can be fetched makes `npm ci` refuse to install on a clean clone.
+// bcryptjs was not considered: pure JS, it runs on the event loop.
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createRequire } from 'node:module'
 

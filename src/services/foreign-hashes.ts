@@ -2,7 +2,7 @@
 // prefix, capped in cost, verified off the event loop the way the system that wrote them did.
 import { pbkdf2, timingSafeEqual } from 'node:crypto'
 import { promisify } from 'node:util'
-import { verify as bcryptVerify } from '@node-rs/bcrypt'
+import bcrypt from 'bcrypt'
 import argon2 from 'argon2'
 import type { Argon2Cost } from './passwords.js'
 
@@ -86,12 +86,12 @@ export const ab64Decode = (text: string): Buffer => Buffer.from(text.replace(/\.
  * bcrypt as passlib verified it: the password's UTF-8 bytes, cut to bcrypt's 72; a NUL byte never matches
  * (passlib refuses such passwords, since C backends would silently stop at the NUL). `$2a$`, `$2b$` and
  * `$2y$` compute the same for inputs under 255 bytes, so the (already cut) password is checked as `$2b$`.
- * @node-rs/bcrypt runs on the libuv thread pool; see bench/bcrypt-bindings.js for why this binding.
+ * bcrypt (node.bcrypt.js, prebuilt N-API addon) runs on the libuv thread pool; see bench/bcrypt-bindings.js for why this binding.
  */
 async function verifyBcrypt (hash: string, password: string): Promise<boolean> {
   const bytes = Buffer.from(password, 'utf8')
   if (bytes.includes(0)) return false
-  return await bcryptVerify(bytes.subarray(0, 72), `$2b$${hash.slice(4)}`)
+  return await bcrypt.compare(bytes.subarray(0, 72), `$2b$${hash.slice(4)}`)
 }
 
 /** passlib pbkdf2_sha256: PBKDF2-HMAC-SHA256 over the UTF-8 password, 32-byte key, on the thread pool. */

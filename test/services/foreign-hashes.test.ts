@@ -2,7 +2,7 @@
 import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import * as bcrypt from '@node-rs/bcrypt'
+import bcrypt from 'bcrypt'
 import argon2 from 'argon2'
 import Database from 'better-sqlite3'
 import { eq } from 'drizzle-orm'
@@ -169,8 +169,8 @@ t.test('login with an imported hash: rehashed to argon2id once, over the verifie
 async function countingService (t: Test, path: string) {
   const counts = { argon2: 0, bcrypt: 0 }
   const countingArgon2 = { ...argon2, verify: async (...args: Parameters<typeof argon2.verify>) => { counts.argon2 += 1; return await argon2.verify(...args) } }
-  const countingBcrypt = { ...bcrypt, verify: async (...args: Parameters<typeof bcrypt.verify>) => { counts.bcrypt += 1; return await bcrypt.verify(...args) } }
-  const libraries = { argon2: { ...countingArgon2, default: countingArgon2 }, '@node-rs/bcrypt': countingBcrypt }
+  const countingBcrypt = { ...bcrypt, compare: async (...args: Parameters<typeof bcrypt.compare>) => { counts.bcrypt += 1; return await bcrypt.compare(...args) } }
+  const libraries = { argon2: { ...countingArgon2, default: countingArgon2 }, bcrypt: { ...countingBcrypt, default: countingBcrypt } }
   const foreign = await t.mockImport<typeof import('../../src/services/foreign-hashes.js')>('../../src/services/foreign-hashes.js', libraries)
   const counted = await t.mockImport<typeof import('../../src/services/passwords.js')>('../../src/services/passwords.js', {
     ...libraries, '../../src/services/foreign-hashes.js': foreign
