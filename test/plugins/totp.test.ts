@@ -3,6 +3,7 @@ import t from 'tap'
 import Fastify from 'fastify'
 import { statSync } from 'node:fs'
 import { eq } from 'drizzle-orm'
+import auditPlugin from '../../plugins/audit.js'
 import configPlugin from '../../plugins/config.js'
 import dbPlugin from '../../plugins/db.js'
 import totpPlugin, { CODE_REQUIRED, WRONG_CODE } from '../../plugins/totp.js'
@@ -17,6 +18,7 @@ t.test('totp plugin: key file at registration, the service decorated, login verd
   const app = Fastify({ logger: false })
   await app.register(configPlugin, { config })
   await app.register(dbPlugin)
+  await app.register(auditPlugin)
   await app.register(totpPlugin)
   await app.ready()
   t.teardown(() => app.close())
