@@ -148,7 +148,9 @@ t.test('throttle and rate-limit rejections are counted', async (t) => {
 
 t.test('the hashes-in-flight gauge follows argon2 calls', async (t) => {
   const port = await freePort()
-  const app = await build(t, { METRICS_PORT: port })
+  // A hash at a real cost (64 MiB, 3 passes: hundreds of ms here) is still running when the loopback
+  // scrape answers; at the suite's cheap cost it could finish first.
+  const app = await build(t, { METRICS_PORT: port, ARGON2_MEMORY_COST: 65536, ARGON2_TIME_COST: 3 })
   const pending = app.passwords.hash(PASSWORD)
   t.equal(value((await scrape(port)).parsed, 'latchkey_password_hashes_in_flight'), 1, 'one hash running')
   await pending
