@@ -14,7 +14,7 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  app.decorate('audit', createAuditService(app.db, app.log))
+  app.decorate('audit', createAuditService(app.store, app.log))
   // A getter: read when a service is called, so the account set by `authenticate` is already there.
   app.decorateRequest('auditContext', {
     getter () {

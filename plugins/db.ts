@@ -1,18 +1,26 @@
-// The database plugin: opens SQLite (migrations applied) before anything decorates, closes it on shutdown.
+// The storage plugin: opens the store (SQLite file or PostgreSQL, migrations applied) before anything
+// decorates, closes it on shutdown. `app.store` is what services use; on SQLite the Drizzle database and the
+// raw connection stay reachable as `app.db` / `app.sqlite` for SQLite-only tooling and tests.
 import fp from 'fastify-plugin'
 import type Database from 'better-sqlite3'
-import { openDatabase, type Db } from '../src/db/open.js'
+import type { Db } from '../src/db/open.js'
+import { openStore, type Store } from '../src/store/index.js'
+import type { SqliteStore } from '../src/store/sqlite.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
+    store: Store
     db: Db
     sqlite: Database.Database
   }
 }
 
 export default fp(async (app) => {
-  const { db, sqlite } = openDatabase(app.config.DATABASE_PATH)
-  app.decorate('db', db)
-  app.decorate('sqlite', sqlite)
-  app.addHook('onClose', async () => { sqlite.close() })
+  const store = await openStore(app.config)
+  app.decorate('store', store)
+  if (store.engine === 'sqlite') {
+    app.decorate('db', (store as SqliteStore).db)
+    app.decorate('sqlite', (store as SqliteStore).sqlite)
+  }
+  app.addHook('onClose', async () => { await store.close() })
 }, { name: 'db', dependencies: ['config'] })

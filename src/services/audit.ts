@@ -1,10 +1,8 @@
-// The audit trail: one synchronous `record` that runs inside the caller's SQLite transaction, newest-first
+// The audit trail: `record`, which writes inside the caller's transaction, newest-first
 // pages of events, retention, and the warn log line for the events a human should look at.
-import { and, desc, eq, lt, lte, type SQL } from 'drizzle-orm'
-import type Database from 'better-sqlite3'
-import type { Db } from '../db/open.js'
-import { auditEvents, type AuditEventRow } from '../db/schema.js'
-import { decodeCursor, pageOf, type Page } from './users.js'
+import type { AuditEventRow } from '../db/schema.js'
+import type { NewAuditEvent, Store } from '../store/index.js'
+import { decodeCursor, pageOf, type Page } from './pages.js'
 
 /** Every event type of the contract (API.md "Audit log"), in the order it lists them. */
 export const AUDIT_EVENT_TYPES = [
@@ -106,52 +104,56 @@ const toView = (row: AuditEventRow): AuditEventView => ({
   detail: JSON.parse(row.detail) as Record<string, unknown>
 })
 
-export function createAuditService (db: Db, log?: WarnLogger) {
-  // Raw prepared statement on the same better-sqlite3 connection as every other write: `record` is
-  // synchronous, so called inside `sqlite.transaction(...)` or `db.transaction(...)` it commits or rolls
-  // back with the change it records.
-  const sqlite = (db as Db & { $client: Database.Database }).$client
-  const insert = sqlite.prepare(
-    'INSERT INTO audit_events (at, type, user_id, actor_id, session_id, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
-  )
+export function createAuditService (store: Store, log?: WarnLogger) {
+  /** The row of an event: checked for credentials, the actor defaulted, the user agent capped. */
+  function row (event: AuditEvent, now: Date | number = Date.now()): NewAuditEvent {
+    const detail = event.detail ?? {}
+    assertNoSecrets(detail)
+    const userId = event.userId ?? null
+    return {
+      at: typeof now === 'number' ? new Date(now) : now,
+      type: event.type,
+      userId,
+      actorId: event.actorId === undefined ? userId : event.actorId,
+      sessionId: event.sessionId ?? null,
+      ip: event.ip ?? null,
+      userAgent: event.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
+      detail: JSON.stringify(detail)
+    }
+  }
+
+  /** The warn log line of an event a human should look at (see securityAlert), once it is stored as `id`. */
+  function alert (event: AuditEvent, id: number): void {
+    const sentence = log === undefined ? undefined : securityAlert(event)
+    if (sentence === undefined) return
+    const r = row(event)
+    log!.warn({ audit: { id, type: event.type, user_id: r.userId, actor_id: r.actorId, session_id: r.sessionId, ip: r.ip } }, sentence)
+  }
 
   return {
-    /** Write one event; call it inside the transaction of the change it records. Returns the event id. */
-    record (event: AuditEvent, now: Date | number = Date.now()): number {
-      const detail = event.detail ?? {}
-      assertNoSecrets(detail)
-      const at = typeof now === 'number' ? now : now.getTime()
-      const userId = event.userId ?? null
-      const actorId = event.actorId === undefined ? userId : event.actorId
-      const id = Number(insert.run(
-        at, event.type, userId, actorId, event.sessionId ?? null, event.ip ?? null,
-        event.userAgent?.slice(0, MAX_USER_AGENT) ?? null, JSON.stringify(detail)
-      ).lastInsertRowid)
-      const alert = log === undefined ? undefined : securityAlert(event)
-      if (alert !== undefined) {
-        // Ids and the address only: the detail may hold an email address, and never goes to the log.
-        log!.warn({ audit: { id, type: event.type, user_id: userId, actor_id: actorId, session_id: event.sessionId ?? null, ip: event.ip ?? null } }, alert)
-      }
+    row,
+    alert,
+
+    /**
+     * Write one event through `tx` — the transaction of the change it records (the root store for an event
+     * that records no change, such as a failed login). Returns the event id.
+     */
+    async record (event: AuditEvent, now: Date | number = Date.now(), tx: Store = store): Promise<number> {
+      const id = await tx.insertAuditEvent(row(event, now))
+      alert(event, id)
       return id
     },
 
     /** Events newest first (keyset on id, descending), optionally one user's or one type's. */
-    list ({ userId, type, limit, cursor }: AuditFilter): Page<AuditEventView> {
-      // decodeCursor reads "no cursor" as 0; going down from the newest, that means no upper bound.
-      const before = decodeCursor(cursor)
-      const filters: SQL[] = []
-      if (before > 0) filters.push(lt(auditEvents.id, before))
-      if (userId !== undefined) filters.push(eq(auditEvents.userId, userId))
-      if (type !== undefined) filters.push(eq(auditEvents.type, type))
-      const rows = db.select().from(auditEvents).where(and(...filters)).orderBy(desc(auditEvents.id)).limit(limit + 1).all()
+    async list ({ userId, type, limit, cursor }: AuditFilter): Promise<Page<AuditEventView>> {
+      const rows = await store.listAuditEvents({ before: decodeCursor(cursor), userId, type, limit: limit + 1 })
       const page = pageOf(rows, limit)
       return { items: page.items.map(toView), next_cursor: page.next_cursor }
     },
 
     /** Delete events older than `retentionDays` days (0: every event up to now). Returns how many. */
-    purge (retentionDays: number, now = Date.now()): number {
-      return db.delete(auditEvents).where(lte(auditEvents.at, new Date(now - retentionDays * 86_400_000))).run().changes
-    }
+    purge: async (retentionDays: number, now = Date.now()): Promise<number> =>
+      await store.purgeAuditEvents(new Date(now - retentionDays * 86_400_000))
   }
 }
 

@@ -38,24 +38,8 @@ export const toPublicUser = (row: Pick<UserRow, 'id' | 'username' | 'email' | 'r
 const TAKEN = 'Username or email already registered'
 const lowerUsername = sql`lower(${users.username})`
 
-export interface Page<T> { items: T[], next_cursor: string | null }
-
-/** Opaque keyset cursors: the last id of the page, base64url-encoded so clients treat it as a token. */
-export const encodeCursor = (id: number): string => Buffer.from(`id:${id}`).toString('base64url')
-export function decodeCursor (cursor: string | undefined, field = '/cursor'): number {
-  if (cursor === undefined) return 0
-  // Only cursors this server could have issued: canonical base64url of `id:N`, N a positive integer without leading zeros.
-  const match = /^id:([1-9]\d{0,14})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
-  if (match === null || encodeCursor(Number(match[1])) !== cursor) {
-    throw unprocessable([{ field, message: 'is not a valid cursor' }])
-  }
-  return Number(match[1])
-}
-export function pageOf<T extends { id: number }> (rows: T[], limit: number): Page<T> {
-  const more = rows.length > limit
-  const items = more ? rows.slice(0, limit) : rows
-  return { items, next_cursor: more ? encodeCursor(items[items.length - 1].id) : null }
-}
+export { decodeCursor, encodeCursor, pageOf, type Page } from './pages.js'
+import { decodeCursor, pageOf, type Page } from './pages.js'
 
 /** How long a login trusts its last look for imported hashes (`latchkey import` may run beside the server). */
 const FOREIGN_LOOKUP_TTL_MS = 60_000

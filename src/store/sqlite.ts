@@ -1,0 +1,161 @@
+// The SQLite store: one better-sqlite3 connection for the process, its statements prepared once.
+//
+// Every operation runs through one Serial queue: a transaction that awaits (the generic query modules
+// await each statement) holds the connection until it commits, and nothing else runs inside it. The two
+// hot write paths and the hot read keep the v1 speed: prepared statements, and for a refresh one
+// synchronous BEGIN IMMEDIATE transaction — when the queue is idle it runs in the caller's tick and
+// comes back as an already-resolved promise, so concurrent refreshes of one token stay strictly serialised.
+import type Database from 'better-sqlite3'
+import { openDatabase, type Db as SqliteDb } from '../db/open.js'
+import * as schema from '../db/schema.js'
+import type { UserRow } from '../db/schema.js'
+import { createWriteProbe } from '../db/write-probe.js'
+import type { NewAuditEvent } from './audit.js'
+import type { Ctx } from './context.js'
+import type { RefreshInput, RefreshResult, RefreshVerdict, Store } from './index.js'
+import { queries, type Queries } from './queries.js'
+import { Serial } from './serial.js'
+import type { NewSession, RefreshState } from './sessions.js'
+
+/** A users row as the hot statements select it (`u_*` columns), mapped as Drizzle maps the table. */
+interface UserColumns {
+  u_id: number
+  u_username: string
+  u_email: string
+  u_password_hash: string
+  u_role: UserRow['role']
+  u_disabled: number
+  u_email_verified: number
+  u_totp_enabled: number
+  u_created_at: number
+}
+const USER_COLUMNS = 'u.id AS u_id, u.username AS u_username, u.email AS u_email, u.password_hash AS u_password_hash, ' +
+  'u.role AS u_role, u.disabled AS u_disabled, u.email_verified AS u_email_verified, u.totp_enabled AS u_totp_enabled, u.created_at AS u_created_at'
+const userOf = (r: UserColumns): UserRow => ({
+  id: r.u_id,
+  username: r.u_username,
+  email: r.u_email,
+  passwordHash: r.u_password_hash,
+  role: r.u_role,
+  disabled: r.u_disabled === 1,
+  emailVerified: r.u_email_verified === 1,
+  totpEnabled: r.u_totp_enabled === 1,
+  createdAt: new Date(r.u_created_at)
+})
+
+interface RefreshColumns extends UserColumns {
+  t_id: number
+  t_created_at: number
+  t_rotated_at: number | null
+  s_id: number
+  s_ended_at: number | null
+  s_expires_at: number
+  s_last_rotated_token_id: number | null
+}
+const stateOf = (r: RefreshColumns): RefreshState => ({
+  token: { id: r.t_id, createdAt: new Date(r.t_created_at), rotatedAt: r.t_rotated_at === null ? null : new Date(r.t_rotated_at) },
+  session: { id: r.s_id, endedAt: r.s_ended_at === null ? null : new Date(r.s_ended_at), expiresAt: new Date(r.s_expires_at), lastRotatedTokenId: r.s_last_rotated_token_id },
+  user: userOf(r)
+})
+
+export interface SqliteStore extends Store {
+  /** The Drizzle database and the raw connection, for the CLI's SQLite-only commands and for tests. */
+  readonly db: SqliteDb
+  readonly sqlite: Database.Database
+}
+
+/** The engine-neutral versions of the two hot write paths (`composite` in ./index.ts) are what the prepared twins here follow. */
+export function openSqliteStore (databasePath: string): SqliteStore {
+  const { sqlite, db } = openDatabase(databasePath)
+  const serial = new Serial()
+  const ctx: Ctx = { db, t: schema, engine: 'sqlite', lock: async () => {} }
+  const q = queries(ctx)
+
+  const activeSessionUser = sqlite.prepare<[number, number, number], UserColumns>(
+    `SELECT ${USER_COLUMNS} FROM sessions s INNER JOIN users u ON u.id = s.user_id ` +
+    'WHERE s.id = ? AND s.user_id = ? AND s.ended_at IS NULL AND s.expires_at > ? AND u.disabled = 0')
+  const refreshState = sqlite.prepare<[string], RefreshColumns>(
+    'SELECT t.id AS t_id, t.created_at AS t_created_at, t.rotated_at AS t_rotated_at, s.id AS s_id, s.ended_at AS s_ended_at, ' +
+    `s.expires_at AS s_expires_at, s.last_rotated_token_id AS s_last_rotated_token_id, ${USER_COLUMNS} ` +
+    'FROM refresh_tokens t INNER JOIN sessions s ON s.id = t.session_id INNER JOIN users u ON u.id = s.user_id WHERE t.token_hash = ?')
+  const insertToken = sqlite.prepare('INSERT INTO refresh_tokens (session_id, token_hash, created_at) VALUES (?, ?, ?)')
+  const markRotated = sqlite.prepare('UPDATE refresh_tokens SET rotated_at = ? WHERE id = ? AND rotated_at IS NULL')
+  const endSession = sqlite.prepare('UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL')
+  const touchSession = sqlite.prepare('UPDATE sessions SET last_rotated_token_id = ?, last_used_at = ?, expires_at = ? WHERE id = ?')
+  const insertSession = sqlite.prepare('INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, ip) VALUES (?, ?, ?, ?, ?, ?)')
+  const insertAudit = sqlite.prepare(
+    'INSERT INTO audit_events (at, type, user_id, actor_id, session_id, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+  const audit = (e: NewAuditEvent): number =>
+    Number(insertAudit.run(e.at.getTime(), e.type, e.userId, e.actorId, e.sessionId, e.ip, e.userAgent, e.detail).lastInsertRowid)
+
+  const startSession = sqlite.transaction((s: NewSession, tokenHash: string, event: (sessionId: number) => NewAuditEvent): number => {
+    const now = s.now.getTime()
+    const sessionId = Number(insertSession.run(s.userId, now, now, s.expiresAt.getTime(), s.userAgent, s.ip).lastInsertRowid)
+    insertToken.run(sessionId, tokenHash, now)
+    audit(event(sessionId))
+    return sessionId
+  })
+
+  const rotate = sqlite.transaction((input: RefreshInput, decide: (state: RefreshState) => RefreshVerdict,
+    onReuse: (state: RefreshState) => NewAuditEvent[]): RefreshResult => {
+    const row = refreshState.get(input.tokenHash)
+    if (row === undefined) return { verdict: 'invalid' }
+    const state = stateOf(row)
+    const verdict = decide(state)
+    if (verdict === 'invalid') return { verdict }
+    const now = input.now.getTime()
+    if (verdict === 'reuse') {
+      endSession.run(now, 'refresh_token_reuse', state.session.id)
+      return { verdict, state, user: state.user, eventIds: onReuse(state).map(audit) }
+    }
+    if (verdict === 'rotate' && markRotated.run(now, state.token.id).changes !== 1) return { verdict: 'invalid' }
+    touchSession.run(state.token.id, now, input.expiresAt.getTime(), state.session.id)
+    insertToken.run(state.session.id, input.newTokenHash, now)
+    return { verdict, state, user: state.user, eventIds: [] }
+  })
+
+  const probe = createWriteProbe(sqlite)
+
+  /** The store bound to an open transaction: statements run directly, the hot paths nest as savepoints. */
+  const inTransaction: Store = {
+    ...q,
+    engine: 'sqlite',
+    transaction: async (fn) => await fn(inTransaction),
+    startSession: async (s, tokenHash, event) => startSession(s, tokenHash, event),
+    rotateRefreshToken: async (input, decide, onReuse) => rotate(input, decide, onReuse),
+    ready: async () => ({ ok: true }),
+    close: async () => {}
+  }
+
+  // Every query module operation, queued behind whatever transaction is running.
+  const serialised = Object.fromEntries(Object.entries(q).map(([name, op]) =>
+    [name, (...args: unknown[]) => serial.run(() => (op as (...a: unknown[]) => Promise<unknown>)(...args))])) as Queries
+
+  return {
+    ...serialised,
+    engine: 'sqlite',
+    db,
+    sqlite,
+    // The hottest read (every authenticated request) needs no queue: it is one statement, and SQLite
+    // runs it against committed data or, inside a queued transaction, against that transaction's writes.
+    activeSessionUser: async (userId, sessionId, now) => {
+      const row = activeSessionUser.get(sessionId, userId, now.getTime())
+      return row === undefined ? undefined : userOf(row)
+    },
+    transaction: async (fn) => await serial.run(async () => {
+      sqlite.exec('BEGIN IMMEDIATE')
+      try {
+        const result = await fn(inTransaction)
+        sqlite.exec('COMMIT')
+        return result
+      } catch (err) {
+        if (sqlite.inTransaction) sqlite.exec('ROLLBACK')
+        throw err
+      }
+    }),
+    startSession: (s, tokenHash, event) => serial.run(() => startSession.immediate(s, tokenHash, event)),
+    rotateRefreshToken: (input, decide, onReuse) => serial.run(() => rotate.immediate(input, decide, onReuse)),
+    ready: () => serial.run(() => probe.check()),
+    close: async () => { await serial.run(() => sqlite.close()) }
+  }
+}
