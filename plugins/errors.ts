@@ -2,8 +2,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { STATUS_CODES } from 'node:http'
-import { fieldSubject, invalidRequestSentence, OAuthError, Problem, type FieldError } from '../src/errors.js'
-import { DomainError } from '../src/services/errors.js'
+import { DomainError, fieldSubject, invalidRequestSentence, OAuthError, Problem, type FieldError } from '../src/errors.js'
 import { PASSWORD_MAX } from '../src/services/passwords.js'
 import { STORAGE_RETRY_AFTER, storageFault } from '../src/db/faults.js'
 import { loggable } from '../src/log.js'
@@ -167,7 +166,7 @@ export default fp(async (app) => {
     if (err instanceof Problem) {
       return send(request, reply, err.statusCode, err.detail, { headers: err.headers, errors: err.errors })
     }
-    // The services' refusals (src/services/errors.ts): each carries its status and sentence.
+    // The services' refusals (domain errors, src/errors.ts): each carries its status and sentence.
     if (err instanceof DomainError) {
       return send(request, reply, err.status, err.message, { headers: err.headers, errors: err.errors })
     }

@@ -1,6 +1,5 @@
 // Keyset pagination: opaque cursors (the last id of a page, base64url) and pages of `limit` rows.
-import { invalidRequestSentence } from '../errors.js'
-import { InvalidInput } from './errors.js'
+import { InvalidInput, invalidRequestSentence } from '../errors.js'
 
 export interface Page<T> { items: T[], next_cursor: string | null }
 

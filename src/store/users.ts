@@ -1,8 +1,7 @@
 // Users: lookups by id and login name, writes answered by the unique indexes, the admin counts, the admin list.
 import { and, asc, count, eq, gt, notLike, or, sql } from 'drizzle-orm'
-import { isUniqueViolation } from '../errors.js'
+import { isUniqueViolation, Taken } from '../errors.js'
 import type { UserRow } from '../db/schema.js'
-import { Taken } from '../services/errors.js'
 import { affected, first, type Ctx } from './context.js'
 
 export type NewUser = Omit<UserRow, 'id' | 'role' | 'disabled' | 'emailVerified' | 'totpEnabled'> & Partial<Pick<UserRow, 'role' | 'disabled' | 'emailVerified' | 'totpEnabled'>>
