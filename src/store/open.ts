@@ -1,8 +1,18 @@
 // Choosing the engine: PostgreSQL when DATABASE_URL is set, the SQLite file otherwise.
 import type { Config } from '../config.js'
 import type { Store } from './index.js'
+import { openPostgresStore, type PostgresStoreOptions } from './postgres.js'
 import { openSqliteStore } from './sqlite.js'
 
-export async function openStore (config: Pick<Config, 'DATABASE_PATH'>): Promise<Store> {
+export type StoreConfig = Pick<Config, 'DATABASE_PATH'> & Partial<Pick<Config, 'DATABASE_URL' | 'DATABASE_POOL_SIZE' | 'DATABASE_STATEMENT_TIMEOUT'>>
+
+export async function openStore (config: StoreConfig, options: PostgresStoreOptions = {}): Promise<Store> {
+  if (config.DATABASE_URL !== undefined) {
+    return await openPostgresStore({
+      DATABASE_URL: config.DATABASE_URL,
+      DATABASE_POOL_SIZE: config.DATABASE_POOL_SIZE ?? 10,
+      DATABASE_STATEMENT_TIMEOUT: config.DATABASE_STATEMENT_TIMEOUT ?? 5000
+    }, options)
+  }
   return openSqliteStore(config.DATABASE_PATH)
 }

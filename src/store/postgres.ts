@@ -1,0 +1,73 @@
+// The PostgreSQL store: a pool (src/db/postgres.ts), the engine-neutral query modules over schema-pg's
+// tables, and explicit concurrency where SQLite's single writer gave it for free: a transaction advisory
+// lock for the last-admin guard, and the session row locked (FOR UPDATE) for each refresh, so racing
+// refreshes of one session — on any instance — are decided one after another on committed state.
+import { sql, type SQL } from 'drizzle-orm'
+import { openPostgres, type PostgresConfig } from '../db/postgres.js'
+import * as pgSchema from '../db/schema-pg.js'
+import { driverError, storageFault } from '../db/faults.js'
+import type { Ctx, Db, Tables } from './context.js'
+import { composite, type Store } from './index.js'
+import { queries } from './queries.js'
+
+/** pg_advisory_xact_lock keys: 'lkad' (admins). */
+const ADMINS_LOCK = 0x6c6b6164
+
+interface Executes { execute (query: SQL): Promise<unknown> }
+
+export interface PostgresStoreOptions {
+  /** Told about errors of idle pooled connections (PostgreSQL restarted); the pool replaces them. */
+  onPoolError?: (err: Error) => void
+}
+
+export async function openPostgresStore (config: PostgresConfig, options: PostgresStoreOptions = {}): Promise<Store> {
+  const { pool, db: pgDb, close } = await openPostgres(config, { onPoolError: options.onPoolError })
+  // The tables are schema-pg's; their row types equal SQLite's (checked in schema-pg.ts), see ./context.ts.
+  const t = pgSchema as unknown as Tables
+  const ctxOf = (db: Db): Ctx => ({
+    db,
+    t,
+    engine: 'postgres',
+    lock: async () => { await (db as unknown as Executes).execute(sql`SELECT pg_advisory_xact_lock(${ADMINS_LOCK})`) }
+  })
+
+  async function ready (): Promise<{ ok: boolean, code?: string }> {
+    try {
+      await pool.query('SELECT 1')
+      return { ok: true }
+    } catch (err) {
+      return { ok: false, code: storageFault(err) === 'unavailable' ? (driverError(err)?.code ?? 'unavailable') : (err as Error).name }
+    }
+  }
+
+  /** The store bound to one open transaction. */
+  function bound (tx: Db): Store {
+    const lockSession = async (id: number): Promise<void> => {
+      await (tx as unknown as Executes).execute(sql`SELECT 1 FROM sessions WHERE id = ${id} FOR UPDATE`)
+    }
+    const store: Store = {
+      ...queries(ctxOf(tx)),
+      engine: 'postgres',
+      transaction: async (fn) => await fn(store),
+      startSession: async (s, tokenHash, event) => await composite.startSession(store, s, tokenHash, event),
+      rotateRefreshToken: async (input, decide, onReuse) => await composite.rotateRefreshToken(store, lockSession, input, decide, onReuse),
+      ready,
+      close: async () => {}
+    }
+    return store
+  }
+
+  const root = pgDb as unknown as Db
+  const transaction: Store['transaction'] = async (fn) =>
+    await pgDb.transaction(async (tx) => await fn(bound(tx as unknown as Db)))
+
+  return {
+    ...queries({ ...ctxOf(root), lock: async () => { throw new Error('a lock needs a transaction') } }),
+    engine: 'postgres',
+    transaction,
+    startSession: async (s, tokenHash, event) => await transaction(async (tx) => await tx.startSession(s, tokenHash, event)),
+    rotateRefreshToken: async (input, decide, onReuse) => await transaction(async (tx) => await tx.rotateRefreshToken(input, decide, onReuse)),
+    ready,
+    close
+  }
+}
