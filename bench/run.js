@@ -5,6 +5,7 @@
 //                     [--only hello,helmet,me,refresh,login,register,mixed,startup] [--json out.json]
 //                     [--cpu-prof DIR] [--cli path/to/other/build/dist/src/cli.js] [--keep]
 //                     [--before path/to/older/build/dist/src/cli.js]   (A/B: its /users/me and refresh, same rounds)
+//                     [--postgres]   (also /users/me, refresh, login and register on a throwaway PostgreSQL, same rounds)
 //
 // The machine is shared and its load drifts, so a workload and its baseline are never measured minutes
 // apart: they run in interleaved rounds (baseline slice, workload slice, baseline slice, …), every ratio is
@@ -13,12 +14,13 @@
 import { availableParallelism, cpus, totalmem, tmpdir } from 'node:os'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { promisify } from 'node:util'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
+import pg from 'pg'
 import {
-  ARGON2, ARGON2_BASELINE, CLI, HELLO, PASSWORD, cpuMsOf, freePort, http, rssOf, seedDatabase, serverEnv, sleep,
+  ARGON2, ARGON2_BASELINE, CLI, HELLO, PASSWORD, ROOT, cpuMsOf, freePort, http, rssOf, seedDatabase, serverEnv, sleep,
   startProcess, username
 } from './lib.js'
 
@@ -40,6 +42,7 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     cli: { type: 'string' },
     before: { type: 'string' }, // another build's cli.js: its /users/me and refresh join the same rounds
+    postgres: { type: 'boolean', default: false }, // the same workloads on PostgreSQL, beside SQLite's
     keep: { type: 'boolean', default: false }
   }
 })
@@ -74,6 +77,7 @@ const execFileAsync = promisify(execFile)
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-bench-'))
 const notes = []
 const running = new Set() // every child we started, stopped in `finally`
+const cleanups = [] // and anything else to undo (the --postgres server)
 
 function log (line) { process.stderr.write(`[bench] ${line}\n`) }
 const median = (xs) => {
@@ -94,10 +98,10 @@ async function cannon (port, options) {
   }
 }
 
-async function startServer (databasePath, name, cli = SERVER_CLI) {
+async function startServer (databasePath, name, cli = SERVER_CLI, extraEnv = {}) {
   const port = await freePort()
   const nodeArgs = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : []
-  const server = await startProcess([cli], serverEnv(databasePath), { port, nodeArgs })
+  const server = await startProcess([cli], serverEnv(databasePath, extraEnv), { port, nodeArgs })
   running.add(server)
   return server
 }
@@ -254,7 +258,27 @@ async function prepareDatabase (name, count) {
   return { path, count, meRefresh: tokens.slice(0, plan.me), refreshPool: tokens.slice(plan.me) }
 }
 
-async function throughputPhase (base, scale) {
+/**
+ * --postgres: a throwaway PostgreSQL server (test/pg-server.sh, with fsync on, as a real one runs), a database
+ * seeded like the SQLite one — its own seeded file copied in with `latchkey db copy` — and the server env for it.
+ */
+async function preparePostgres () {
+  const pgDir = join(dir, 'pg')
+  const admin = execFileSync('bash', [join(ROOT, 'test', 'pg-server.sh'), 'start', pgDir], { encoding: 'utf8', env: { ...process.env, PG_FSYNC: 'on' } }).trim()
+  cleanups.push(() => execFileSync('bash', [join(ROOT, 'test', 'pg-server.sh'), 'stop', pgDir], { stdio: 'ignore' }))
+  const client = new pg.Client({ connectionString: admin })
+  await client.connect()
+  await client.query(`CREATE DATABASE bench OWNER ${new URL(admin).username}`)
+  await client.end()
+  const url = new URL(admin)
+  url.pathname = '/bench'
+  const seeded = await prepareDatabase('pgseed', BASE_USERS)
+  execFileSync(process.execPath, [CLI, 'db', 'copy', '--to', url.toString()], { env: { ...process.env, ...serverEnv(seeded.path) }, stdio: 'ignore' })
+  log('copied the seeded database into PostgreSQL')
+  return { ...seeded, env: { DATABASE_URL: url.toString() } }
+}
+
+async function throughputPhase (base, scale, pgBase) {
   const slices = {}
   const procs = []
   const add = (name, proc, run) => { slices[name] = { pid: proc.pid, run }; procs.push(proc) }
@@ -271,8 +295,8 @@ async function throughputPhase (base, scale) {
       warm.push(() => cannon(h.port, { path: '/', duration: mode.warmup }))
     }
   }
-  const meServer = async (db, name, cli) => {
-    const server = await startServer(db.path, name, cli)
+  const meServer = async (db, name, cli, env) => {
+    const server = await startServer(db.path, name, cli, env)
     const tokens = await accessTokens(server.port, db.meRefresh.splice(0, mode.meSessions / 2))
     add(name, server, () => cannon(server.port, { requests: meRequests(tokens), duration: mode.slice }))
     warm.push(() => cannon(server.port, { requests: meRequests(tokens), duration: mode.warmup }))
@@ -281,9 +305,10 @@ async function throughputPhase (base, scale) {
     await meServer(base, 'me')
     if (scale) await meServer(scale, 'meScale')
     if (args.before) await meServer(base, 'meBefore', args.before)
+    if (pgBase) await meServer(pgBase, 'mePg', SERVER_CLI, pgBase.env)
   }
-  const refreshServer = async (name, cli, pool) => {
-    const server = await startServer(base.path, name, cli)
+  const refreshServer = async (name, cli, pool, db = base) => {
+    const server = await startServer(db.path, name, cli, db.env)
     add(name, server, () => cannon(server.port, { requests: refreshRequests(pool), duration: mode.slice }))
     warm.push(() => cannon(server.port, { requests: refreshRequests(pool), duration: mode.warmup }))
   }
@@ -291,6 +316,7 @@ async function throughputPhase (base, scale) {
     const half = Math.floor(base.refreshPool.length / 2)
     await refreshServer('refresh', SERVER_CLI, args.before ? base.refreshPool.slice(0, half) : [...base.refreshPool])
     if (args.before) await refreshServer('refreshBefore', args.before, base.refreshPool.slice(half))
+    if (pgBase) await refreshServer('refreshPg', SERVER_CLI, [...pgBase.refreshPool], pgBase)
   }
   if (Object.keys(slices).length === 0) return {}
   for (const w of warm) if (mode.warmup > 0) await w()
@@ -300,13 +326,13 @@ async function throughputPhase (base, scale) {
   return out
 }
 
-async function argonPhase (kind, base, scale) {
+async function argonPhase (kind, base, scale, pgBase) {
   const slices = {}
   const procs = []
   const isLogin = kind === 'verify'
   slices[kind] = { run: () => argon2Baseline(kind, mode.argonSlice) }
   const serverSlice = async (db, name) => {
-    const server = await startServer(db.path, name)
+    const server = await startServer(db.path, name, SERVER_CLI, db.env)
     procs.push(server)
     const request = isLogin
       ? { method: 'POST', path: '/auth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: loginBody(1) }
@@ -324,6 +350,7 @@ async function argonPhase (kind, base, scale) {
   }
   await serverSlice(base, isLogin ? 'login' : 'register')
   if (scale && isLogin) await serverSlice(scale, 'loginScale')
+  if (pgBase) await serverSlice(pgBase, isLogin ? 'loginPg' : 'registerPg')
   log(`argon2 rounds: ${Object.keys(slices).join(', ')}`)
   const out = await interleave(mode.argonRounds, slices)
   for (const p of procs) await stop(p)
@@ -373,6 +400,10 @@ const WORKLOADS = {
   meScale: `GET /users/me @ ${SCALE_USERS} users`,
   refresh: 'POST /auth/refresh (own chain per connection)',
   meBefore: `GET /users/me, build ${args.before}`,
+  mePg: 'GET /users/me on PostgreSQL',
+  refreshPg: 'POST /auth/refresh on PostgreSQL',
+  loginPg: 'POST /auth/token on PostgreSQL',
+  registerPg: 'POST /auth/register on PostgreSQL',
   refreshBefore: `POST /auth/refresh, build ${args.before}`,
   verify: `raw argon2id verify (${ARGON_CONNECTIONS} in flight)`,
   login: 'POST /auth/token password grant',
@@ -414,9 +445,14 @@ function table (r) {
   push('meIdle', 'reference', '-', '-')
   if (r.mixed) push('mixed', `p99 ${r.mixed.p99.toFixed(1)} ms`, 'p99 ≤ 10 ms', r.mixed.p99 <= 10 ? 'PASS' : 'FAIL')
   if (r.startup) push('startup', `${r.startup.p50.toFixed(0)} ms median`, '≤ 500 ms', r.startup.p50 <= 500 ? 'PASS' : 'FAIL')
+  // issue 13's targets for one machine: /users/me ≥ 0.3× hello, login ≥ 0.9× raw verify, refresh ≥ 0.5× SQLite's.
+  ratioRow('mePg', 'hello', 'hello', 0.3)
+  ratioRow('refreshPg', 'refresh', 'SQLite', 0.5)
+  ratioRow('loginPg', 'verify', 'verify', 0.9)
+  ratioRow('registerPg', 'hash', 'hash', 0.85)
   ratioRow('meScale', 'me', '1k users', 0.9)
   ratioRow('loginScale', 'login', '1k users', 0.9)
-  const serverKeys = ['meBefore', 'refreshBefore', 'me', 'meScale', 'refresh', 'login', 'loginScale', 'register', 'mixed', 'startup'].filter((k) => r[k])
+  const serverKeys = ['meBefore', 'refreshBefore', 'me', 'meScale', 'refresh', 'login', 'loginScale', 'register', 'mixed', 'startup', 'mePg', 'refreshPg', 'loginPg', 'registerPg'].filter((k) => r[k])
   if (serverKeys.length > 0) {
     const peak = Math.max(...serverKeys.map((k) => r[k].peakRss ?? 0))
     const heaviest = serverKeys.find((k) => r[k].peakRss === peak)
@@ -445,10 +481,11 @@ async function main () {
   const r = {}
   const base = await prepareDatabase('base', BASE_USERS)
   const scale = SCALE_USERS === undefined ? undefined : await prepareDatabase('scale', SCALE_USERS)
+  const pgBase = args.postgres ? await preparePostgres() : undefined
 
-  Object.assign(r, await throughputPhase(base, scale))
-  if (wanted('login')) Object.assign(r, await argonPhase('verify', base, scale))
-  if (wanted('register')) Object.assign(r, await argonPhase('hash', base))
+  Object.assign(r, await throughputPhase(base, scale, pgBase))
+  if (wanted('login')) Object.assign(r, await argonPhase('verify', base, scale, pgBase))
+  if (wanted('register')) Object.assign(r, await argonPhase('hash', base, undefined, pgBase))
   if (wanted('mixed')) {
     const server = await startServer(base.path, 'mixed')
     const tokens = await accessTokens(server.port, base.meRefresh.splice(0, 20))
@@ -488,5 +525,6 @@ try {
   await main()
 } finally {
   for (const proc of running) await proc.stop()
+  for (const undo of cleanups) undo()
   if (!args.keep) rmSync(dir, { recursive: true, force: true })
 }
