@@ -9,6 +9,9 @@ export interface RedisServer {
   url: string
   stop: () => Promise<void>
   start: () => Promise<void>
+  /** SIGSTOP: the server keeps its connections open but answers nothing (a hung Redis). */
+  pause: () => void
+  resume: () => void
 }
 
 export async function startRedis (t: Test): Promise<RedisServer> {
@@ -31,11 +34,14 @@ export async function startRedis (t: Test): Promise<RedisServer> {
         proc.once('exit', (code) => { reject(new Error(`redis-server exited (${String(code)}): ${out}`)) })
       })
     },
+    pause: () => { child?.kill('SIGSTOP') },
+    resume: () => { child?.kill('SIGCONT') },
     stop: async () => {
       const proc = child
       child = undefined
       if (proc === undefined || proc.exitCode !== null) return
       const exited = new Promise((resolve) => proc.once('exit', resolve))
+      proc.kill('SIGCONT')
       proc.kill('SIGTERM')
       await exited
     }

@@ -144,6 +144,26 @@ t.test('a Redis outage fails open with one warning, and limiting resumes when Re
   const after: number[] = []
   for (let i = 0; i < 4; i++) after.push((await app.inject(wrongLogin(ip))).statusCode)
   t.same(after, [401, 401, 401, 429], 'limiting resumes (the restarted Redis starts empty)')
+  t.same(warnings().map((w) => w.reason), [warnings()[0].reason], 'still one warning')
+})
+
+t.test('a Redis that hangs (accepts, never answers) also fails open with one warning', async (t) => {
+  const redis = await startRedis(t)
+  const { app, warnings, recoveries } = await loggedApp(t, testConfig(t, { RATE_LIMIT_PER_MINUTE: 3, REDIS_URL: redis.url }))
+  const ip = clientIp()
+  t.equal((await app.inject(wrongLogin(ip))).statusCode, 401)
+  t.equal((await app.inject(wrongLogin(ip))).statusCode, 401)
+  redis.pause()
+  const statuses: number[] = []
+  // Each waits for the command timeout, then goes through uncounted.
+  for (let i = 0; i < 4; i++) statuses.push((await app.inject(wrongLogin(ip))).statusCode)
+  t.same(statuses, [401, 401, 401, 401], 'answered: 6 requests against a budget of 3')
+  t.equal(warnings().length, 1, 'one warning for the whole outage')
+  t.match(warnings()[0], { reason: 'Command timed out' })
+  redis.resume()
+  // Redis now runs the increments it had queued; the next one counts 7 of 3.
+  t.equal((await app.inject(wrongLogin(ip))).statusCode, 429, 'limiting resumes')
+  await until(t, 'Redis answering again is noticed', () => recoveries().length === 1)
   t.equal(warnings().length, 1, 'still one warning')
 })
 
