@@ -2,10 +2,13 @@
 // (with one warning) while Redis is away.
 import t, { type Test } from 'tap'
 import { Writable } from 'node:stream'
+import Fastify from 'fastify'
+import rateLimit from '@fastify/rate-limit'
 import { Redis } from 'ioredis'
+import configPlugin from '../../plugins/config.js'
 import { buildApp, type App } from '../../src/app.js'
 import { ConfigError, parseConfig, type Config } from '../../src/config.js'
-import { RATE_LIMIT_NAMESPACE } from '../../src/rate-limit-redis.js'
+import { RATE_LIMIT_NAMESPACE, redisRateLimitOptions } from '../../src/rate-limit-redis.js'
 import { build, form, freePort, newUser, testConfig, testEnv } from '../helper.js'
 import { startRedis } from '../redis.js'
 
@@ -59,6 +62,34 @@ t.test('REDIS_URL configuration', async (t) => {
       t.notOk(err.message.includes('hunter2secret'), 'the value is never echoed')
     })
   }
+})
+
+t.test('redisRateLimitOptions on a bare Fastify', async (t) => {
+  t.test('without REDIS_URL: no options, so the plugin keeps its in-memory store', async (t) => {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    await app.register(configPlugin, { config: testConfig(t, { RATE_LIMIT_PER_MINUTE: 5 }) })
+    t.same(await redisRateLimitOptions(app), {})
+  })
+
+  t.test('with REDIS_URL: a connected client, the namespace, fail open; the limit counts in Redis', async (t) => {
+    const url = process.env.TEST_REDIS_URL ?? (await startRedis(t)).url
+    const app = Fastify()
+    t.teardown(() => app.close())
+    await app.register(configPlugin, { config: testConfig(t, { RATE_LIMIT_PER_MINUTE: 5, REDIS_URL: url }) })
+    const options = await redisRateLimitOptions(app)
+    t.match(options, { nameSpace: RATE_LIMIT_NAMESPACE, skipOnError: true })
+    t.type(options.redis, Redis)
+    t.equal((options.redis as Redis).status, 'ready', 'connected before the app is ready')
+    await app.register(rateLimit, { global: false, ...options })
+    const ip = clientIp()
+    app.get('/limited', { config: { rateLimit: { max: 1, timeWindow: 60_000 } } }, async () => ({ ok: true }))
+    t.equal((await app.inject({ url: '/limited', remoteAddress: ip })).statusCode, 200)
+    t.equal((await app.inject({ url: '/limited', remoteAddress: ip })).statusCode, 429)
+    t.equal(await (options.redis as Redis).get(`${RATE_LIMIT_NAMESPACE}GET/limited-${ip}`), '2')
+    await app.close()
+    await until(t, 'closed with the app', () => (options.redis as Redis).status === 'end')
+  })
 })
 
 t.test('two instances on one Redis share the per-IP budget', async (t) => {
