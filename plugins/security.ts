@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin'
 import helmet from '@fastify/helmet'
 import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit'
+import { redisRateLimitOptions } from '../src/rate-limit-redis.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -29,6 +30,8 @@ export default fp(async (app) => {
   // global: false — only routes that set `config.rateLimit` are limited (src/routes/auth.ts, users.ts).
   await app.register(rateLimit, {
     global: false,
+    // REDIS_URL: counters shared by every instance, failing open when Redis is down (src/rate-limit-redis.ts).
+    ...(await redisRateLimitOptions(app)),
     // Keyed by request.ip: with TRUST_PROXY that is the X-Forwarded-For entry our proxy appended
     // (trustProxy is one hop, see src/app.ts), never an entry the client wrote itself.
     errorResponseBuilder: (request, context) => {

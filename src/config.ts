@@ -22,6 +22,7 @@ export const ConfigSchema = Type.Object({
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino log level' }),
   TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client IP from X-Forwarded-For (only behind a proxy you control)' }),
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 60, description: 'Requests a minute per IP on /auth/token, /auth/register, /auth/refresh, /auth/password/*, /auth/email/verify (0 = off)' }),
+  REDIS_URL: Type.Optional(Type.String({ minLength: 1, description: 'redis://[user:password@]host:port[/db] or rediss://…: share the per-IP rate limit between instances (unset = per instance)' })),
   LOGIN_THROTTLE_AFTER: Type.Integer({ minimum: 0, default: 5, description: 'Failed logins for one name before delays begin (0 = off)' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed by CORS (empty = CORS off)' }),
   COOKIE_SECURE: Type.Boolean({ default: true, description: 'Mark the refresh cookie (mode=cookie) Secure; false only for plain-http development' }),
@@ -38,9 +39,9 @@ export const ConfigSchema = Type.Object({
 })
 
 // Set only when given: the issuer and the app URL get computed defaults, the others mean "off".
-const OPTIONAL = new Set(['JWT_ISSUER', 'JWT_SECRET', 'SMTP_URL', 'APP_URL', 'METRICS_PORT'])
-// Never echoed in an error: they hold a secret (SMTP_URL may carry the SMTP password).
-const HIDDEN = new Set(['JWT_SECRET', 'SMTP_URL'])
+const OPTIONAL = new Set(['JWT_ISSUER', 'JWT_SECRET', 'SMTP_URL', 'APP_URL', 'METRICS_PORT', 'REDIS_URL'])
+// Never echoed in an error: they hold a secret (SMTP_URL and REDIS_URL may carry a password).
+const HIDDEN = new Set(['JWT_SECRET', 'SMTP_URL', 'REDIS_URL'])
 
 /** A URL string with one of the given protocols and a host, or undefined. */
 function urlWith (value: string, protocols: string[]): URL | undefined {
@@ -105,6 +106,9 @@ export function parseConfig (env: Record<string, unknown>): Config {
   }
   if (typeof converted.SMTP_URL === 'string' && urlWith(converted.SMTP_URL, ['smtp:', 'smtps:']) === undefined) {
     problems.push('SMTP_URL is not valid: expected smtp://user:password@host:port or smtps://user:password@host:port')
+  }
+  if (typeof converted.REDIS_URL === 'string' && urlWith(converted.REDIS_URL, ['redis:', 'rediss:']) === undefined) {
+    problems.push('REDIS_URL is not valid: expected redis://[user:password@]host:port[/db] or rediss://[user:password@]host:port[/db]')
   }
   if (typeof converted.APP_URL === 'string' && urlWith(converted.APP_URL, ['http:', 'https:']) === undefined) {
     problems.push(`APP_URL=${JSON.stringify(env.APP_URL)} is not valid: expected an http:// or https:// URL`)
