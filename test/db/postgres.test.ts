@@ -70,7 +70,7 @@ t.test('the pool: size, statement_timeout, and a PostgreSQL-side kill of idle co
   // Three idle connections in the pool, then PostgreSQL terminates them (as a restart would).
   await Promise.all([0, 1, 2].map(() => pool.query('SELECT 1')))
   t.equal(pool.idleCount, 3)
-  const killed = await adminQuery(`SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND usename = current_user`, url)
+  const killed = await adminQuery('SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND usename = current_user', url)
   t.equal(killed.rows[0].n, 3, 'three backends terminated')
   for (let i = 0; i < 100 && errors.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 20))
   t.equal(errors.length, 3, 'each idle client\'s error reached the listener instead of crashing the process')
