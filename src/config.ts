@@ -35,13 +35,17 @@ export const ConfigSchema = Type.Object({
   VERIFY_TOKEN_TTL: Seconds(86400, 'Email verification link lifetime, seconds'),
   REQUIRE_VERIFIED_EMAIL: Type.Boolean({ default: false, description: 'Refuse the password grant until the email address is verified' }),
   AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 0, default: 90, description: 'Days audit events are kept; each purge pass deletes older ones (0 = every event)' }),
-  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve Prometheus metrics at GET /metrics on HOST:METRICS_PORT (unset = off)' }))
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve Prometheus metrics at GET /metrics on HOST:METRICS_PORT (unset = off)' })),
+  DATABASE_URL: Type.Optional(Type.String({ minLength: 1, description: 'postgres://user:password@host:5432/db: store everything in PostgreSQL instead of the SQLite file (unset = SQLite)' })),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'PostgreSQL connections per instance' }),
+  DATABASE_STATEMENT_TIMEOUT: Type.Integer({ minimum: 0, default: 5000, description: 'PostgreSQL statement_timeout, milliseconds (0 = none); a statement past it is answered 503' }),
+  KEY_REFRESH_INTERVAL: Seconds(60, 'Seconds between reloads of the signing keys from PostgreSQL (a rotation reaches every instance within this)')
 })
 
 // Set only when given: the issuer and the app URL get computed defaults, the others mean "off".
-const OPTIONAL = new Set(['JWT_ISSUER', 'JWT_SECRET', 'SMTP_URL', 'APP_URL', 'METRICS_PORT', 'REDIS_URL'])
-// Never echoed in an error: they hold a secret (SMTP_URL and REDIS_URL may carry a password).
-const HIDDEN = new Set(['JWT_SECRET', 'SMTP_URL', 'REDIS_URL'])
+const OPTIONAL = new Set(['JWT_ISSUER', 'JWT_SECRET', 'SMTP_URL', 'APP_URL', 'METRICS_PORT', 'DATABASE_URL', 'REDIS_URL'])
+// Never echoed in an error: they hold a secret (SMTP_URL, DATABASE_URL and REDIS_URL may carry a password).
+const HIDDEN = new Set(['JWT_SECRET', 'SMTP_URL', 'DATABASE_URL', 'REDIS_URL'])
 
 /** A URL string with one of the given protocols and a host, or undefined. */
 function urlWith (value: string, protocols: string[]): URL | undefined {
@@ -109,6 +113,9 @@ export function parseConfig (env: Record<string, unknown>): Config {
   }
   if (typeof converted.REDIS_URL === 'string' && urlWith(converted.REDIS_URL, ['redis:', 'rediss:']) === undefined) {
     problems.push('REDIS_URL is not valid: expected redis://[user:password@]host:port[/db] or rediss://[user:password@]host:port[/db]')
+  }
+  if (typeof converted.DATABASE_URL === 'string' && urlWith(converted.DATABASE_URL, ['postgres:', 'postgresql:']) === undefined) {
+    problems.push('DATABASE_URL is not valid: expected postgres://user:password@host:port/database or postgresql://…')
   }
   if (typeof converted.APP_URL === 'string' && urlWith(converted.APP_URL, ['http:', 'https:']) === undefined) {
     problems.push(`APP_URL=${JSON.stringify(env.APP_URL)} is not valid: expected an http:// or https:// URL`)

@@ -67,10 +67,13 @@ export const notFound = (what = 'Not found') => new Problem(404, what)
 export const conflict = (detail: string) => new Problem(409, detail)
 export const unprocessable = (errors: FieldError[]) => new Problem(422, invalidRequestSentence(errors), {}, errors)
 
-/** better-sqlite3 reports constraint failures with an error code; services translate them. */
+/** A unique-key violation from either engine (services translate it into a 409). */
 export function isUniqueViolation (err: unknown): boolean {
-  return typeof err === 'object' && err !== null &&
-    ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' || (err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+  // SQLite's codes, or PostgreSQL's unique_violation (23505); drizzle may wrap the driver's error in `cause`.
+  for (let e = err as { code?: unknown, cause?: unknown } | null | undefined, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === '23505') return true
+  }
+  return false
 }
 
 // Domain errors: what the services refuse, in their own terms. The error plugin (plugins/errors.ts) maps each

@@ -15,5 +15,9 @@ function findPackageRoot (): string {
 }
 
 export const packageRoot = findPackageRoot()
-export const migrationsFolder = join(packageRoot, 'migrations')
+/** drizzle-kit output per engine (migrations/sqlite, migrations/postgres), applied at start. */
+export const migrationsFolders = {
+  sqlite: join(packageRoot, 'migrations', 'sqlite'),
+  postgres: join(packageRoot, 'migrations', 'postgres')
+} as const
 export const packageVersion = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version

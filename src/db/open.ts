@@ -4,7 +4,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
-import { migrationsFolder } from '../paths.js'
+import { migrationsFolders } from '../paths.js'
 import * as schema from './schema.js'
 import { withStartupLock } from './startup-lock.js'
 
@@ -55,7 +55,7 @@ function open (databasePath: string, migrations: boolean): OpenedDatabase {
     sqlite.pragma('synchronous = NORMAL')
     sqlite.pragma('foreign_keys = ON')
     const db = drizzle({ client: sqlite, schema })
-    if (migrations) migrate(db, { migrationsFolder })
+    if (migrations) migrate(db, { migrationsFolder: migrationsFolders.sqlite })
     return { sqlite, db }
   } catch (err) {
     sqlite.close()

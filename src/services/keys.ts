@@ -1,5 +1,5 @@
 // Signing keys on disk: Ed25519 PEM files under <data directory>/keys, newest signs, all verify by kid.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { randomBytes } from 'node:crypto'
 import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
@@ -86,14 +86,18 @@ function readKey (file: string): SigningKey {
     throw unusable(file, 'is corrupted (not a readable PKCS#8 key)')
   }
   if (privateKey.asymmetricKeyType !== 'ed25519') throw unusable(file, `is a ${privateKey.asymmetricKeyType ?? 'unknown'} key, not Ed25519`)
-  const publicKey = createPublicKey(privateKey)
-  const { x } = publicKey.export({ format: 'jwk' }) as { x: string }
-  const kid = ed25519Thumbprint(x)
   // File names start with the creation time, so sorting them sorts keys by age.
   const stamp = /(\d{8}T\d{9}Z)/.exec(file)?.[1]
   const createdAt = stamp
     ? new Date(`${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13, 15)}.${stamp.slice(15, 18)}Z`)
     : new Date(0)
+  return fromPrivateKey(privateKey, privatePem, createdAt, file)
+}
+
+function fromPrivateKey (privateKey: KeyObject, privatePem: string, createdAt: Date, file: string): SigningKey {
+  const publicKey = createPublicKey(privateKey)
+  const { x } = publicKey.export({ format: 'jwk' }) as { x: string }
+  const kid = ed25519Thumbprint(x)
   return {
     kid,
     createdAt,
@@ -102,6 +106,16 @@ function readKey (file: string): SigningKey {
     publicJwk: { kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' },
     file
   }
+}
+
+/**
+ * A signing key from its PKCS#8 PEM, kid computed as for key files (RFC 7638 thumbprint); for keys that are
+ * not files (PostgreSQL's signing_keys), `file` is empty. Throws when the PEM is not an Ed25519 private key.
+ */
+export function keyFromPem (privatePem: string, createdAt: Date, file = ''): SigningKey {
+  const privateKey = createPrivateKey(privatePem)
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`a ${privateKey.asymmetricKeyType ?? 'unknown'} key, not Ed25519`)
+  return fromPrivateKey(privateKey, privatePem, createdAt, file)
 }
 
 /** All active keys, oldest first. */

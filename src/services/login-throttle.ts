@@ -2,18 +2,18 @@
 // the next attempt is even checked. Keyed by the name as typed, so unknown names are throttled alike.
 import { createHash } from 'node:crypto'
 
-const BASE_DELAY_MS = 1000
-const MAX_DELAY_MS = 15 * 60 * 1000
+export const BASE_DELAY_MS = 1000
+export const MAX_DELAY_MS = 15 * 60 * 1000
 // Entries are dropped oldest-first past this many names, so a spray of random names cannot exhaust memory.
 const MAX_ENTRIES = 100_000
 // An admitted attempt that never reports back (its request failed before the verdict) stops counting after this.
-const IN_FLIGHT_TTL_MS = 60_000
+export const IN_FLIGHT_TTL_MS = 60_000
 // Login names may be up to 1024 characters (the form field bound); longer keys are stored as a digest,
 // so 100,000 sprayed names cost a few MB, not hundreds.
 const MAX_PLAIN_KEY = 64
 
 /** The throttle key of a login name: folded to lower case, long ones digested. */
-function keyOf (login: string): string {
+export function keyOf (login: string): string {
   const folded = login.toLowerCase()
   return folded.length <= MAX_PLAIN_KEY ? folded : `sha256:${createHash('sha256').update(folded).digest('base64url')}`
 }

@@ -7,7 +7,7 @@ import { exposedMode, keysDirectory, writeNewSecretFile } from './keys.js'
 
 // Not a .pem: the signing-key loader (listKeys) reads only *.pem files, so it never takes this for a key.
 export const TOTP_KEY_FILE = 'totp.key'
-const KEY_BYTES = 32
+export const TOTP_KEY_BYTES = 32
 const IV_BYTES = 12 // 96 bits, the GCM nonce size NIST SP 800-38D recommends
 const FORMAT = 'v1'
 
@@ -28,7 +28,7 @@ export interface TotpCipher {
 }
 
 export function createTotpCipher (key: Buffer): TotpCipher {
-  if (key.length !== KEY_BYTES) throw new Error(`the TOTP key must be ${KEY_BYTES} bytes`)
+  if (key.length !== TOTP_KEY_BYTES) throw new Error(`the TOTP key must be ${TOTP_KEY_BYTES} bytes`)
   return {
     encrypt (plain, context) {
       const iv = randomBytes(IV_BYTES)
@@ -49,6 +49,18 @@ export function createTotpCipher (key: Buffer): TotpCipher {
   }
 }
 
+/** A stored key (base64 of 32 random bytes, as in totp.key and PostgreSQL's server_secrets), or undefined. */
+export function decodeTotpKey (text: string): Buffer | undefined {
+  const key = Buffer.from(text.trim(), 'base64')
+  return key.length === TOTP_KEY_BYTES ? key : undefined
+}
+
+/** A fresh key and its stored form. */
+export function newTotpKey (): { key: Buffer, text: string } {
+  const key = randomBytes(TOTP_KEY_BYTES)
+  return { key, text: key.toString('base64') }
+}
+
 function readKeyFile (file: string): Buffer {
   const mode = exposedMode(file)
   if (mode !== undefined) {
@@ -56,9 +68,9 @@ function readKeyFile (file: string): Buffer {
       'may have read it, treat the TOTP secrets as exposed and have those users enrol again (`latchkey user reset-totp`)')
   }
   const text = readFileSync(file, 'utf8').trim()
-  const key = Buffer.from(text, 'base64')
-  if (key.length !== KEY_BYTES) {
-    throw new TotpKeyError(`${file} ${text === '' ? 'is empty' : 'is not a TOTP key'} (expected ${KEY_BYTES} random bytes, base64): restore the original file from a backup`)
+  const key = decodeTotpKey(text)
+  if (key === undefined) {
+    throw new TotpKeyError(`${file} ${text === '' ? 'is empty' : 'is not a TOTP key'} (expected ${TOTP_KEY_BYTES} random bytes, base64): restore the original file from a backup`)
   }
   return key
 }
@@ -79,9 +91,9 @@ export function loadOrCreateTotpKey (dataDir: string, storedSecrets: number): Bu
     }
     const dir = keysDirectory(dataDir)
     mkdirSync(dir, { recursive: true, mode: 0o700 })
-    const key = randomBytes(KEY_BYTES)
+    const { key, text } = newTotpKey()
     try {
-      writeNewSecretFile(dir, file, `${key.toString('base64')}\n`)
+      writeNewSecretFile(dir, file, `${text}\n`)
     } catch (err) {
       // Outside the lock (a CLI, an older server), another process may still have made one: use that.
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readKeyFile(file)

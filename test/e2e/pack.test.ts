@@ -43,7 +43,7 @@ t.test('npm pack → npm install → the installed latchkey works from any direc
   const [packed] = JSON.parse(pack.stdout) as Array<{ filename: string, files: Array<{ path: string }> }>
   const files = packed.files.map((f) => f.path)
   for (const file of ['package.json', 'README.md', 'dist/src/cli.js', 'dist/src/server.js', 'dist/plugins/swagger.js',
-    'migrations/0000_init.sql', 'migrations/meta/_journal.json', 'docs/configuration.md']) {
+    'migrations/sqlite/0000_init.sql', 'migrations/sqlite/meta/_journal.json', 'migrations/postgres/0000_init.sql', 'migrations/postgres/meta/_journal.json', 'docs/configuration.md']) {
     t.ok(files.includes(file), `the tarball contains ${file}`)
   }
   t.same(files.filter((f) => /^(src|test|plugins|data|bench)\/|^\.env|\.test\.|\.ts$/.test(f)), [], 'no sources, tests, data or .env')

@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { migrationsFolder } from '../../src/paths.js'
+import { migrationsFolders } from '../../src/paths.js'
 import { PASSWORD, tempDir } from '../helper.js'
 import { startServer, stopServer } from './server-process.js'
 
@@ -14,7 +14,7 @@ const SERVERS = 3
 t.setTimeout(600_000)
 
 t.test(`${SERVERS} servers started at once on an empty data directory, ${ROUNDS} times`, async (t) => {
-  const migrations = readdirSync(migrationsFolder).filter((f) => f.endsWith('.sql')).length
+  const migrations = readdirSync(migrationsFolders.sqlite).filter((f) => f.endsWith('.sql')).length
   for (let round = 1; round <= ROUNDS; round++) {
     await t.test(`round ${round}`, async (t) => {
       const dir = tempDir(t)
