@@ -3,10 +3,13 @@
 #   test/pg-server.sh start DIR   initdb in DIR as `postgres` (via runuser when root), listen on a free
 #                                 loopback port, create a LOGIN CREATEDB role (not a superuser) with a random
 #                                 password, and print its URL on the `postgres` database (TEST_POSTGRES_URL).
+#   test/pg-server.sh pause DIR   stop the server (fast shutdown), keeping DIR; `resume DIR` starts it again
+#                                 on the same port (tests of PostgreSQL going away and coming back).
 #   test/pg-server.sh stop DIR    stop the server and remove DIR.
+# PG_FSYNC=on keeps fsync on (the benchmark's server); tests run with fsync off.
 set -euo pipefail
-cmd=${1:?usage: pg-server.sh start|stop DIR}
-dir=${2:?usage: pg-server.sh start|stop DIR}
+cmd=${1:?usage: pg-server.sh start|pause|resume|stop DIR}
+dir=${2:?usage: pg-server.sh start|pause|resume|stop DIR}
 bin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 [ -x "$bin/pg_ctl" ] || { echo "pg-server.sh: no PostgreSQL binaries (apt-get install postgresql)" >&2; exit 1; }
 
@@ -24,8 +27,9 @@ case "$cmd" in
     # root and postgres reach it. TCP clients authenticate with a password.
     as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
-    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" start >/dev/null \
+    opts="-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=${PG_FSYNC:-off} -c max_connections=200"
+    echo "$opts" >"$dir/opts"
+    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null \
       || { cat "$dir/server.log" >&2; exit 1; }
     role=latchkey_test
     password=$(node -e 'console.log(require("crypto").randomBytes(18).toString("base64url"))')
@@ -33,9 +37,17 @@ case "$cmd" in
       -c "CREATE ROLE $role LOGIN CREATEDB PASSWORD '$password'" >/dev/null
     echo "postgres://$role:$password@127.0.0.1:$port/postgres"
     ;;
+  pause)
+    as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
+  resume)
+    # The options of the first start: same port, same socket folder.
+    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/opts")" start >/dev/null \
+      || { cat "$dir/server.log" >&2; exit 1; }
+    ;;
   stop)
     if [ -d "$dir/data" ]; then as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true; fi
     rm -rf "$dir"
     ;;
-  *) echo "usage: pg-server.sh start|stop DIR" >&2; exit 2 ;;
+  *) echo "usage: pg-server.sh start|pause|resume|stop DIR" >&2; exit 2 ;;
 esac

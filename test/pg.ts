@@ -15,6 +15,9 @@ export interface PgServer {
   url: string
   /** Stop the server (immediate shutdown: clients see their connections terminated) and remove its files. */
   stop (): void
+  /** Stop the server but keep its files; `resume` starts it again on the same port. */
+  pause (): void
+  resume (): void
 }
 
 /** Start a throwaway PostgreSQL server (initdb in a temp dir, a free loopback port); stopped at teardown. */
@@ -30,7 +33,9 @@ export function startPgServer (t?: Test): PgServer {
   }
   process.once('exit', stop)
   t?.teardown(stop)
-  return { url, stop }
+  const pause = (): void => { execFileSync('bash', [script, 'pause', dir], { stdio: 'ignore' }) }
+  const resume = (): void => { execFileSync('bash', [script, 'resume', dir], { stdio: 'ignore' }) }
+  return { url, stop, pause, resume }
 }
 
 let shared: string | undefined

@@ -1,8 +1,7 @@
 // Three Latchkey processes on one PostgreSQL database behave as one server (API.md "Several instances"):
 // racing requests spread across the instances, a kill -9 under write load, PostgreSQL stopped and restarted.
-import { randomBytes } from 'node:crypto'
 import pg from 'pg'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { PASSWORD } from '../helper.js'
 import { pgDatabase, startPgServer } from '../pg.js'
 import { createAdmin, serve, type Served } from './server-process.js'
@@ -23,7 +22,7 @@ const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}`
 const sid = (token: string): number => (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { sid: number }).sid
 
 /** Three instances on one database; `extra` settings for all of them. */
-async function fleet (t: Tap.Test, url: string, extra: Record<string, string> = {}): Promise<Served[]> {
+async function fleet (t: Test, url: string, extra: Record<string, string> = {}): Promise<Served[]> {
   const env = { DATABASE_URL: url, REFRESH_REUSE_GRACE: '2', KEY_REFRESH_INTERVAL: '1', ...extra }
   // Started together: the migrations are applied once (advisory lock) and one signing key is made.
   const servers = await Promise.all([0, 1, 2].map(async () => await serve(t, env)))
@@ -183,5 +182,4 @@ t.test('PostgreSQL stopped and restarted: 503s with Retry-After, then recovery w
     t.equal(ready, 200, 'ready again')
     t.equal((await fetch(`${s.base}/users/me`, bearer(tokens.access_token))).status, 200, 'serving again')
   }
-  void randomBytes
 })
