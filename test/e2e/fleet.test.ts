@@ -135,9 +135,9 @@ t.test('kill -9 of one instance under write load loses no acknowledged write', a
   await signUp(servers[0].base, 'writer')
   const tokens = await token(servers[0].base, 'writer')
   const acknowledged: number[] = []
-  let stop = false
+  const writing = { stop: false }
   const load = servers.map(async (s) => {
-    for (let i = 0; !stop && i < 400; i++) {
+    for (let i = 0; !writing.stop && i < 400; i++) {
       try {
         const res = await fetch(`${s.base}/tasks`, json('POST', { title: `task ${s.port} ${i}` }, tokens.access_token))
         if (res.status === 201) acknowledged.push((await res.json() as { id: number }).id)
@@ -148,7 +148,7 @@ t.test('kill -9 of one instance under write load loses no acknowledged write', a
   servers[1].child.kill('SIGKILL')
   await servers[1].exited
   await new Promise((resolve) => setTimeout(resolve, 500))
-  stop = true
+  writing.stop = true
   await Promise.all(load)
   t.ok(acknowledged.length > 20, `writes were acknowledged (${acknowledged.length})`)
   const pool = new pg.Pool({ connectionString: url, max: 1 })
