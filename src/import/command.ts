@@ -35,7 +35,7 @@ export function formatReport (report: ImportReport): string[] {
 
 /**
  * The dry run must not create Latchkey's database: with no database file yet it plans against an empty
- * in-memory one; an existing database is read in a transaction that is rolled back.
+ * in-memory one; an existing database is only read (opening it applies pending migrations, as any start does).
  */
 async function openForDryRun (config: Config): Promise<Store> {
   return await openStore(existsSync(config.DATABASE_PATH) ? config : { ...config, DATABASE_PATH: ':memory:' })

@@ -37,11 +37,6 @@ export interface ImportReport { outcomes: RowOutcome[], imported: number, skippe
 
 class Skip extends Error {}
 
-/** Thrown out of the transaction to roll a dry run back, carrying its report. */
-class DryRun extends Error {
-  constructor (readonly report: ImportReport) { super('dry run') }
-}
-
 function text (value: unknown): string | undefined {
   if (value === null || value === undefined) return undefined
   const s = (typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'bigint' ? String(value) : '').trim()
@@ -63,23 +58,15 @@ function flag (value: unknown, column: string): boolean | undefined {
 
 /**
  * Plan every row against the users already stored and the ones earlier in this import, then write them
- * all in one transaction (with `dryRun`, the same transaction rolled back: nothing is written). Taken checks
- * ignore case, as the unique indexes do; they run inside the transaction, so on SQLite a server registering
- * users meanwhile waits. Should a user still be registered meanwhile (PostgreSQL's READ COMMITTED), the
- * insert throws `Taken` and the whole import rolls back.
+ * all in one transaction. Taken checks ignore case, as the unique indexes do; they run inside the
+ * transaction, so on SQLite a server registering users meanwhile waits. Should a user still be registered
+ * meanwhile (PostgreSQL's READ COMMITTED), the insert throws `Taken` and the whole import rolls back.
+ * A dry run only reads, outside any transaction: it writes nothing and holds no lock.
  */
 export async function importUsers (store: Store, source: Source, columns: Partial<Record<Field, string>>,
   options: { dryRun: boolean, own: Argon2Cost }): Promise<ImportReport> {
-  try {
-    return await store.transaction(async (tx) => {
-      const report = await planAndWrite(tx, source, columns, options)
-      if (options.dryRun) throw new DryRun(report)
-      return report
-    })
-  } catch (err) {
-    if (err instanceof DryRun) return err.report
-    throw err
-  }
+  if (options.dryRun) return await planAndWrite(store, source, columns, options)
+  return await store.transaction(async (tx) => await planAndWrite(tx, source, columns, options))
 }
 
 async function planAndWrite (tx: Store, source: Source, columns: Partial<Record<Field, string>>,
