@@ -67,14 +67,15 @@ export default fp(async (app) => {
     name: 'latchkey_password_hashes_in_flight',
     help: 'argon2 hashes and verifications running now',
     registers: [],
-    // app.passwords and app.users are decorated after this plugin (by services); scrapes come after ready.
+    // app.passwords and app.store are decorated after this plugin (by services, db); scrapes come after ready.
     collect () { this.set(app.passwords.inFlight) }
   }))
   registry.registerMetric(new Gauge({
     name: 'latchkey_active_sessions',
     help: 'Sessions neither ended nor expired (read from the database on scrape)',
     registers: [],
-    collect () { this.set(app.users.stats().active_sessions) }
+    // prom-client awaits an async collect before it renders the scrape.
+    async collect () { this.set(await app.store.countActiveSessions(new Date())) }
   }))
   // The hook runs on every request. prom-client hashes a label set on every inc/observe (about a microsecond
   // each), so the request counter is a plain number per (method, status, route) copied into the Counter at

@@ -10,7 +10,7 @@ declare module 'fastify' {
 
 export default fp(async (app) => {
   app.decorate('recovery', createRecoveryService({
-    db: app.db,
+    store: app.store,
     users: app.users,
     tokens: app.accountTokens,
     audit: app.audit,

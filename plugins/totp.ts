@@ -16,7 +16,7 @@ declare module 'fastify' {
        * The password grant's second step, after the password was verified: undefined when the user may
        * sign in, else the OAuth2 error to answer with (a wrong or missing code is a failed attempt).
        */
-      checkLoginCode (user: Pick<UserRow, 'id' | 'totpEnabled'>, code: string | undefined): OAuthError | undefined
+      checkLoginCode (user: Pick<UserRow, 'id' | 'totpEnabled'>, code: string | undefined): Promise<OAuthError | undefined>
     }
   }
 }
@@ -24,13 +24,13 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const dataDir = dataDirectory(app.config.DATABASE_PATH)
   // The key is read before any request, like the signing keys: whether it is needed depends on the database.
-  const cipher = createTotpCipher(loadOrCreateTotpKey(dataDir, countTotpSecrets(app.db)))
-  assertKeyOpens(cipher, totpKeyPath(dataDir), sampleTotpSecret(app.db))
-  const service = createTotpService(app.db, cipher, { audit: app.audit })
+  const cipher = createTotpCipher(loadOrCreateTotpKey(dataDir, await countTotpSecrets(app.store)))
+  assertKeyOpens(cipher, totpKeyPath(dataDir), await sampleTotpSecret(app.store))
+  const service = createTotpService(app.store, cipher, { audit: app.audit })
 
   app.decorate('totp', Object.assign(service, {
-    checkLoginCode (user: Pick<UserRow, 'id' | 'totpEnabled'>, code: string | undefined): OAuthError | undefined {
-      const verdict = service.checkLogin(user, code)
+    async checkLoginCode (user: Pick<UserRow, 'id' | 'totpEnabled'>, code: string | undefined): Promise<OAuthError | undefined> {
+      const verdict = await service.checkLogin(user, code)
       if (verdict === 'ok') return undefined
       return verdict === 'code_required'
         ? new OAuthError(401, 'invalid_grant', CODE_REQUIRED, {}, { mfa_required: true })

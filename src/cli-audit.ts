@@ -1,21 +1,19 @@
 // `latchkey audit`: the newest audit events as a table (or JSON), and events the CLI itself records.
 import { parseArgs } from 'node:util'
 import type { Config } from './config.js'
-import { openDatabase } from './db/open.js'
 import { AUDIT_EVENT_TYPES, createAuditService, type AuditEvent, type AuditEventType, type AuditEventView } from './services/audit.js'
-import { createPasswordHasher } from './services/passwords.js'
-import { createUsersService } from './services/users.js'
+import { openStore } from './store/index.js'
 
 export const AUDIT_USAGE = 'usage: latchkey audit [--user USERNAME|ID] [--type TYPE] [--limit N] [--json]'
 const MAX_LIMIT = 1000
 
 /** Record an event from the command line: no account acts (actor null), no address. */
-export function recordCliEvent (config: Config, event: Omit<AuditEvent, 'actorId'>): void {
-  const { db, sqlite } = openDatabase(config.DATABASE_PATH)
+export async function recordCliEvent (config: Config, event: Omit<AuditEvent, 'actorId'>): Promise<void> {
+  const store = await openStore(config)
   try {
-    createAuditService(db).record({ ...event, actorId: null })
+    await createAuditService(store).record({ ...event, actorId: null })
   } finally {
-    sqlite.close()
+    await store.close()
   }
 }
 
@@ -41,8 +39,8 @@ export function formatAuditTable (events: AuditEventView[]): string {
  * Parse the arguments (before the database is opened), then print the newest matching events.
  * `usageError` builds the CLI's own error type, printed as one line without a stack trace.
  */
-export function auditCommand (args: string[], loadConfig: () => Config, usageError: (message: string) => Error,
-  print: (line: string) => void = console.log): void {
+export async function auditCommand (args: string[], loadConfig: () => Config, usageError: (message: string) => Error,
+  print: (line: string) => void = console.log): Promise<void> {
   let values
   try {
     values = parseArgs({
@@ -62,8 +60,7 @@ export function auditCommand (args: string[], loadConfig: () => Config, usageErr
   if (values.type !== undefined && !(AUDIT_EVENT_TYPES as readonly string[]).includes(values.type)) {
     throw usageError(`--type must be one of ${AUDIT_EVENT_TYPES.join(', ')}`)
   }
-  const loadedConfig = loadConfig()
-  const { db, sqlite } = openDatabase(loadedConfig.DATABASE_PATH)
+  const store = await openStore(loadConfig())
   try {
     let userId: number | undefined
     if (values.user !== undefined) {
@@ -71,18 +68,16 @@ export function auditCommand (args: string[], loadConfig: () => Config, usageErr
       if (/^[1-9]\d{0,14}$/.test(values.user)) {
         userId = Number(values.user)
       } else {
-        const config = loadedConfig
-        const hasher = createPasswordHasher({ memoryCost: config.ARGON2_MEMORY_COST, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM })
-        const row = createUsersService(db, hasher).findByLogin(values.user)
+        const row = await store.userByLogin(values.user.toLowerCase())
         if (row === undefined) throw usageError(`no user named ${values.user} (pass a numeric id for a deleted user)`)
         userId = row.id
       }
     }
-    const { items } = createAuditService(db).list({ userId, type: values.type as AuditEventType | undefined, limit })
+    const { items } = await createAuditService(store).list({ userId, type: values.type as AuditEventType | undefined, limit })
     if (values.json) print(JSON.stringify(items, null, 2))
     else if (items.length === 0) print('No audit events match.')
     else print(formatAuditTable(items))
   } finally {
-    sqlite.close()
+    await store.close()
   }
 }

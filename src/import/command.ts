@@ -2,11 +2,9 @@
 import { existsSync } from 'node:fs'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
-import Database from 'better-sqlite3'
-import { drizzle } from 'drizzle-orm/better-sqlite3'
 import type { Config } from '../config.js'
-import { openDatabase, type OpenedDatabase } from '../db/open.js'
-import * as schema from '../db/schema.js'
+import { Taken } from '../errors.js'
+import { openStore, type Store } from '../store/index.js'
 import { ImportSourceError, parseMap, readSource, resolveColumns } from './source.js'
 import { importUsers, type ImportReport, type RowOutcome } from './users.js'
 
@@ -35,16 +33,16 @@ export function formatReport (report: ImportReport): string[] {
   return [...report.outcomes.map((o) => describeRow(o, width)), summary]
 }
 
-/** The dry run must not create, migrate or lock Latchkey's database: read it as it is, or an empty one. */
-function openForDryRun (path: string): OpenedDatabase {
-  if (!existsSync(path)) return openDatabase(':memory:')
-  const sqlite = new Database(path, { readonly: true, fileMustExist: true })
-  sqlite.pragma('busy_timeout = 5000')
-  return { sqlite, db: drizzle({ client: sqlite, schema }) }
+/**
+ * The dry run must not create Latchkey's database: with no database file yet it plans against an empty
+ * in-memory one; an existing database is only read (opening it applies pending migrations, as any start does).
+ */
+async function openForDryRun (config: Config): Promise<Store> {
+  return await openStore(existsSync(config.DATABASE_PATH) ? config : { ...config, DATABASE_PATH: ':memory:' })
 }
 
-/** Runs the command; returns the exit code. `loadConfig` is only called once the source has been read. */
-export function importCommand (args: string[], loadConfig: () => Config): number {
+/** Runs the command; resolves to the exit code. `loadConfig` is only called once the source has been read. */
+export async function importCommand (args: string[], loadConfig: () => Config): Promise<number> {
   const fail = (message: string): number => {
     console.error(`latchkey: ${message}`)
     return 1
@@ -75,17 +73,21 @@ export function importCommand (args: string[], loadConfig: () => Config): number
   }
 
   const config = loadConfig()
-  const { db, sqlite } = dryRun ? openForDryRun(config.DATABASE_PATH) : openDatabase(config.DATABASE_PATH)
+  const store = dryRun ? await openForDryRun(config) : await openStore(config)
   try {
     const found = Object.entries(columns).map(([field, column]) => `${field}=${column}`).join(', ')
     console.log(`Reading ${basename(file)} (${source.kind === 'sqlite' ? `SQLite, table "${source.table}"` : 'JSON lines'}): ${source.rows.length} row${source.rows.length === 1 ? '' : 's'}; columns ${found}`)
-    const report = importUsers(db, source, columns, {
+    const report = await importUsers(store, source, columns, {
       dryRun,
       own: { memoryCost: config.ARGON2_MEMORY_COST, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM }
     })
     for (const line of formatReport(report)) console.log(line)
     return 0
+  } catch (err) {
+    // Only where the taken checks cannot hold the write lock (PostgreSQL): the transaction rolled back.
+    if (err instanceof Taken) return fail('a username or email in the file was registered while importing; nothing was imported: run the import again')
+    throw err
   } finally {
-    sqlite.close()
+    await store.close()
   }
 }

@@ -67,7 +67,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: NoContent, ...problems(413, 415, 422, 429), ...badLink('verification') }
     }
   }, async (request, reply) => {
-    app.recovery.verifyEmail(request.body.token, request.auditContext)
+    await app.recovery.verifyEmail(request.body.token, request.auditContext)
     return reply.code(204).send(null)
   })
 
@@ -81,7 +81,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 202: Accepted(VERIFICATION_ANSWER, 'Accepted: the mail goes out after this answer'), ...problems(401, 409, 429) }
     }
   }, async (request, reply) => {
-    app.recovery.resendVerification(request.account, request.auditContext)
+    await app.recovery.resendVerification(request.account, request.auditContext)
     return reply.code(202).send({ detail: VERIFICATION_ANSWER })
   })
 }

@@ -39,7 +39,7 @@ const REFUSALS: Record<TotpRefusal, () => Problem> = {
 }
 
 /** Service refusals become problems, so the per-account throttle counts wrong codes like wrong passwords (403). */
-async function refusalsAsProblems<T> (action: () => T | Promise<T>): Promise<T> {
+async function refusalsAsProblems<T> (action: () => Promise<T>): Promise<T> {
   try {
     return await action()
   } catch (err) {
@@ -134,7 +134,7 @@ export const totpAdminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: NoContent, ...problems(401, 403, 404) }
     }
   }, async (request, reply) => {
-    if (!app.totp.reset(request.params.id, request.auditContext)) throw notFound('User not found')
+    if (!await app.totp.reset(request.params.id, request.auditContext)) throw notFound('User not found')
     return reply.code(204).send(null)
   })
 }

@@ -1,8 +1,7 @@
 // Account recovery and email verification: which mails go out when, and what using their links does.
-import { eq } from 'drizzle-orm'
-import type { Db } from '../db/open.js'
-import { users, type UserRow } from '../db/schema.js'
-import { conflict, Problem } from '../errors.js'
+import type { UserRow } from '../db/schema.js'
+import { InvalidToken, StateConflict, TooSoon } from '../errors.js'
+import type { Store } from '../store/index.js'
 import type { AuditContext, AuditEvent, AuditService } from './audit.js'
 import type { AccountTokenKind, AccountTokensService } from './account-tokens.js'
 import type { Mail, Mailer } from './mail.js'
@@ -45,14 +44,14 @@ function linkMail (to: string, subject: string, greeting: string, lines: string[
 }
 
 export function createRecoveryService (deps: {
-  db: Db
+  store: Store
   users: UsersService
   tokens: AccountTokensService
   audit: AuditService
   mailer: Mailer
   options: RecoveryOptions
 }) {
-  const { db, users: usersService, tokens, audit, mailer, options } = deps
+  const { store, users: usersService, tokens, audit, mailer, options } = deps
 
   const resetMail = (user: UserRow, token: string): Mail => linkMail(
     user.email,
@@ -74,12 +73,13 @@ export function createRecoveryService (deps: {
     'If you did not create a Latchkey account, ignore this mail.')
 
   /** Issue a link token and record the event that it went out, in one transaction. */
-  const issueRecorded = (user: UserRow, kind: 'reset' | 'verify', event: AuditEvent): string =>
-    db.transaction(() => {
-      const token = tokens.issue(user.id, kind, user.email)
-      audit.record(event)
+  const issueRecorded = async (user: UserRow, kind: 'reset' | 'verify', event: AuditEvent): Promise<string> =>
+    await store.transaction(async (tx) => {
+      const now = new Date()
+      const token = await tokens.issue(user.id, kind, user.email, now, tx)
+      await audit.record(event, now, tx)
       return token
-    }, { behavior: 'immediate' })
+    })
 
   /**
    * Queue a verification mail to the user's current address. Everything that writes (the token, its
@@ -89,11 +89,11 @@ export function createRecoveryService (deps: {
    * address changed again meanwhile (that change queued its own mail).
    */
   function queueVerification (user: UserRow, ctx: AuditContext): void {
-    mailer.queue('verify', () => {
-      const current = usersService.findById(user.id)
+    mailer.queue('verify', async () => {
+      const current = await usersService.findById(user.id)
       if (current === undefined || current.email !== user.email || current.emailVerified) return undefined
-      if (tokens.waitBeforeNext('verify', current.email, MAIL_INTERVAL_S) > 0) return undefined
-      const token = issueRecorded(current, 'verify', { type: 'email.verification_sent', userId: current.id, ...ctx })
+      if (await tokens.waitBeforeNext('verify', current.email, MAIL_INTERVAL_S) > 0) return undefined
+      const token = await issueRecorded(current, 'verify', { type: 'email.verification_sent', userId: current.id, ...ctx })
       return verifyMail(current, token)
     })
   }
@@ -105,12 +105,12 @@ export function createRecoveryService (deps: {
      * known to own the address: the event has no actor, and an unknown address records nothing.
      */
     requestPasswordReset (email: string, ctx: AuditContext = {}): void {
-      mailer.queue('reset', () => {
-        const user = usersService.findByLogin(email.toLowerCase())
+      mailer.queue('reset', async () => {
+        const user = await usersService.findByLogin(email.toLowerCase())
         if (user === undefined || user.disabled || user.email !== email.toLowerCase()) return undefined
-        if (tokens.waitBeforeNext('reset', user.email, MAIL_INTERVAL_S) > 0) return undefined
+        if (await tokens.waitBeforeNext('reset', user.email, MAIL_INTERVAL_S) > 0) return undefined
         const event: AuditEvent = { type: 'password.reset_requested', userId: user.id, ip: ctx.ip, userAgent: ctx.userAgent, actorId: null }
-        return resetMail(user, issueRecorded(user, 'reset', event))
+        return resetMail(user, await issueRecorded(user, 'reset', event))
       })
     },
 
@@ -119,13 +119,11 @@ export function createRecoveryService (deps: {
       queueVerification(user, ctx)
     },
 
-    /** POST /users/me/email/verification: 409 when verified, 429 within the minute. */
-    resendVerification (user: UserRow, ctx: AuditContext = {}): void {
-      if (user.emailVerified) throw conflict('The email address is already verified')
-      const wait = tokens.waitBeforeNext('verify', user.email, MAIL_INTERVAL_S)
-      if (wait > 0) {
-        throw new Problem(429, `A verification mail was sent less than ${MAIL_INTERVAL_S} s ago: retry in ${wait} s`, { 'retry-after': String(wait) })
-      }
+    /** POST /users/me/email/verification: StateConflict (409) when verified, TooSoon (429) within the minute. */
+    async resendVerification (user: UserRow, ctx: AuditContext = {}): Promise<void> {
+      if (user.emailVerified) throw new StateConflict('The email address is already verified')
+      const wait = await tokens.waitBeforeNext('verify', user.email, MAIL_INTERVAL_S)
+      if (wait > 0) throw new TooSoon(`A verification mail was sent less than ${MAIL_INTERVAL_S} s ago: retry in ${wait} s`, wait)
       queueVerification(user, ctx)
     },
 
@@ -136,39 +134,39 @@ export function createRecoveryService (deps: {
      * the link proves the address, so it also counts as verified.
      */
     async resetPassword (token: string, newPassword: string, ctx: AuditContext = {}): Promise<void> {
-      const found = tokens.find(token, 'reset')
-      const user = found === undefined ? undefined : usersService.findById(found.userId)
-      if (found === undefined || user === undefined || user.disabled || found.email !== user.email) throw new Problem(400, BAD_RESET)
+      const found = await tokens.find(token, 'reset')
+      const user = found === undefined ? undefined : await usersService.findById(found.userId)
+      if (found === undefined || user === undefined || user.disabled || found.email !== user.email) throw new InvalidToken(BAD_RESET)
       await usersService.setPassword(user, newPassword, {
         event: 'password.reset',
         reason: 'password_reset',
         // Checked again inside the transaction: argon2 ran since, and the email may have changed meanwhile.
-        check: (tx, now) => {
-          const current = tx.select().from(users).where(eq(users.id, user.id)).get()
-          if (current === undefined || current.disabled || current.email !== found.email || !tokens.consume(tx, found.id, now)) {
-            throw new Problem(400, BAD_RESET)
+        check: async (tx, now) => {
+          const current = await tx.userById(user.id)
+          if (current === undefined || current.disabled || current.email !== found.email || !await tokens.consume(tx, found.id, now)) {
+            throw new InvalidToken(BAD_RESET)
           }
-          tokens.retireOthers(tx, user.id, 'reset', found.id)
+          await tokens.retireOthers(tx, user.id, 'reset', found.id)
           if (current.emailVerified) return undefined
-          audit.record({ type: 'email.verified', userId: user.id, ...ctx, detail: { via: 'password_reset' } }, now)
+          await audit.record({ type: 'email.verified', userId: user.id, ...ctx, detail: { via: 'password_reset' } }, now, tx)
           return { emailVerified: true }
         }
       }, ctx)
     },
 
     /** Mark the address verified; a link sent to an address the user no longer has verifies nothing. */
-    verifyEmail (token: string, ctx: AuditContext = {}): void {
+    async verifyEmail (token: string, ctx: AuditContext = {}): Promise<void> {
       const now = new Date()
-      db.transaction((tx) => {
-        const found = tokens.find(token, 'verify', now)
-        const user = found === undefined ? undefined : tx.select().from(users).where(eq(users.id, found.userId)).get()
-        if (found === undefined || user === undefined || user.email !== found.email || !tokens.consume(tx, found.id, now)) {
-          throw new Problem(400, BAD_VERIFY)
+      await store.transaction(async (tx) => {
+        const found = await tokens.find(token, 'verify', now, tx)
+        const user = found === undefined ? undefined : await tx.userById(found.userId)
+        if (found === undefined || user === undefined || user.email !== found.email || !await tokens.consume(tx, found.id, now)) {
+          throw new InvalidToken(BAD_VERIFY)
         }
         if (user.emailVerified) return
-        tx.update(users).set({ emailVerified: true }).where(eq(users.id, user.id)).run()
-        audit.record({ type: 'email.verified', userId: user.id, ...ctx, detail: { via: 'link' } }, now)
-      }, { behavior: 'immediate' })
+        await tx.updateUser(user.id, { emailVerified: true })
+        await audit.record({ type: 'email.verified', userId: user.id, ...ctx, detail: { via: 'link' } }, now, tx)
+      })
     }
   }
 }

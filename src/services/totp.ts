@@ -1,12 +1,11 @@
 // TOTP second factor (RFC 6238): enrolment, confirmation, recovery codes, code checks with replay protection, reset.
 import { createHash } from 'node:crypto'
-import { and, count, eq, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
 import { Secret, TOTP } from 'otpauth'
 import QRCode from 'qrcode'
-import type { Db } from '../db/open.js'
-import { sessions, totpRecoveryCodes, totpSecrets, users, type UserRow } from '../db/schema.js'
+import type { UserRow } from '../db/schema.js'
+import type { Store, TotpSecretRow } from '../store/index.js'
 import { createAuditService, type AuditContext, type AuditService } from './audit.js'
-import { endSessions } from './sessions.js'
+import { endSessions } from './end-sessions.js'
 import type { TotpCipher } from './totp-key.js'
 
 export const TOTP_ISSUER = 'Latchkey'
@@ -61,24 +60,24 @@ export async function qrSvg (otpauthUri: string): Promise<string> {
  * Turn TOTP off for a user (admin reset, CLI): secret and recovery codes go. Needs no key. False for an
  * unknown user. `totp.disabled` is recorded when TOTP was on, with `ctx.actorId` the admin (null: the CLI).
  */
-export function resetTotp (db: Db, userId: number, ctx: AuditContext = {}, audit: AuditService = createAuditService(db)): boolean {
-  return db.transaction((tx) => {
-    const before = tx.select({ enabled: users.totpEnabled }).from(users).where(eq(users.id, userId)).get()
+export async function resetTotp (store: Store, userId: number, ctx: AuditContext = {}, audit: AuditService = createAuditService(store)): Promise<boolean> {
+  return await store.transaction(async (tx) => {
+    const before = await tx.userById(userId)
     if (before === undefined) return false
-    tx.update(users).set({ totpEnabled: false }).where(eq(users.id, userId)).run()
-    tx.delete(totpRecoveryCodes).where(eq(totpRecoveryCodes.userId, userId)).run()
-    tx.delete(totpSecrets).where(eq(totpSecrets.userId, userId)).run()
-    if (before.enabled) audit.record({ type: 'totp.disabled', userId, ...ctx, detail: { via: 'reset' } })
+    const now = new Date()
+    await tx.updateUser(userId, { totpEnabled: false })
+    await tx.deleteTotp(userId)
+    if (before.totpEnabled) await audit.record({ type: 'totp.disabled', userId, ...ctx, detail: { via: 'reset' } }, now, tx)
     return true
-  }, { behavior: 'immediate' })
+  })
 }
 
 /** Rows holding a secret (pending or confirmed): whether the key is needed at start-up. */
-export const countTotpSecrets = (db: Db): number => db.select({ n: count() }).from(totpSecrets).get()?.n ?? 0
+export const countTotpSecrets = async (store: Store): Promise<number> => await store.countTotpSecrets()
 
 /** One stored secret, to prove at start-up that the key opens it. */
-export function sampleTotpSecret (db: Db): { stored: string, context: string } | undefined {
-  const row = db.select().from(totpSecrets).limit(1).get()
+export async function sampleTotpSecret (store: Store): Promise<{ stored: string, context: string } | undefined> {
+  const row = await store.sampleTotpSecret()
   return row === undefined ? undefined : { stored: row.secretEncrypted, context: contextOf(row.userId) }
 }
 
@@ -89,9 +88,7 @@ export interface TotpOptions {
   audit?: AuditService
 }
 
-export function createTotpService (db: Db, cipher: TotpCipher, { clock = Date.now, audit = createAuditService(db) }: TotpOptions = {}) {
-  type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
-
+export function createTotpService (store: Store, cipher: TotpCipher, { clock = Date.now, audit = createAuditService(store) }: TotpOptions = {}) {
   const secretOf = (row: { userId: number, secretEncrypted: string }): Secret =>
     Secret.fromBase32(cipher.decrypt(row.secretEncrypted, contextOf(row.userId)))
 
@@ -99,42 +96,33 @@ export function createTotpService (db: Db, cipher: TotpCipher, { clock = Date.no
    * Accept a current code once: the matching step must be newer than the last one used, and the update
    * that records it checks that in SQL, so two requests racing with one code cannot both pass.
    */
-  function acceptTotp (tx: Tx, row: typeof totpSecrets.$inferSelect, code: string, now: number): number | undefined {
+  async function acceptTotp (tx: Store, row: TotpSecretRow, code: string, now: number): Promise<number | undefined> {
     if (!/^\d{6}$/.test(code)) return undefined
     const delta = totpFor(secretOf(row)).validate({ token: code, timestamp: now, window: WINDOW })
     if (delta === null) return undefined
     const step = timeStep(now) + delta
-    const recorded = tx.update(totpSecrets).set({ lastUsedStep: step })
-      .where(and(eq(totpSecrets.userId, row.userId), or(isNull(totpSecrets.lastUsedStep), lt(totpSecrets.lastUsedStep, step))))
-      .run().changes
-    return recorded === 1 ? step : undefined
+    return await tx.recordTotpStep(row.userId, step) ? step : undefined
   }
 
   /** A current code or an unused recovery code of an enabled user; consumes it. */
-  function acceptAnyCode (tx: Tx, userId: number, raw: string, now: number): boolean {
-    const row = tx.select().from(totpSecrets).where(and(eq(totpSecrets.userId, userId), isNotNull(totpSecrets.confirmedAt))).get()
+  async function acceptAnyCode (tx: Store, userId: number, raw: string, now: number): Promise<boolean> {
+    const row = await tx.totpSecret(userId, true)
     if (row === undefined) return false
     const code = normalise(raw)
-    if (/^\d{6}$/.test(code)) return acceptTotp(tx, row, code, now) !== undefined
-    return tx.update(totpRecoveryCodes).set({ usedAt: new Date(now) })
-      .where(and(eq(totpRecoveryCodes.userId, userId), eq(totpRecoveryCodes.codeHash, hashRecoveryCode(code)), isNull(totpRecoveryCodes.usedAt)))
-      .run().changes === 1
+    if (/^\d{6}$/.test(code)) return await acceptTotp(tx, row, code, now) !== undefined
+    return await tx.useRecoveryCode(userId, hashRecoveryCode(code), new Date(now))
   }
 
   return {
     /** Start (or restart) an enrolment: a fresh secret, pending until a code confirms it. */
-    enrol (user: Pick<UserRow, 'id' | 'username'>): Enrolment {
+    async enrol (user: Pick<UserRow, 'id' | 'username'>): Promise<Enrolment> {
       const secret = new Secret({ size: SECRET_BYTES })
       const secretEncrypted = cipher.encrypt(secret.base32, contextOf(user.id))
-      db.transaction((tx) => {
-        const current = tx.select({ enabled: users.totpEnabled }).from(users).where(eq(users.id, user.id)).get()
-        if (current?.enabled !== false) throw new TotpRefused('already_enabled')
-        tx.insert(totpSecrets).values({ userId: user.id, secretEncrypted, createdAt: new Date(clock()) })
-          .onConflictDoUpdate({
-            target: totpSecrets.userId,
-            set: { secretEncrypted, createdAt: new Date(clock()), confirmedAt: null, lastUsedStep: null }
-          }).run()
-      }, { behavior: 'immediate' })
+      await store.transaction(async (tx) => {
+        const current = await tx.userById(user.id)
+        if (current?.totpEnabled !== false) throw new TotpRefused('already_enabled')
+        await tx.putPendingTotpSecret(user.id, secretEncrypted, new Date(clock()))
+      })
       return { secret: secret.base32, otpauthUri: totpFor(secret, user.username).toString() }
     },
 
@@ -142,54 +130,52 @@ export function createTotpService (db: Db, cipher: TotpCipher, { clock = Date.no
      * Confirm the pending enrolment with a current code: TOTP is on, ten recovery codes are issued (returned
      * this once, stored hashed) and every other session of the user ends — all in one transaction.
      */
-    confirm (userId: number, code: string, keepSessionId: number, ctx: AuditContext = {}): string[] {
+    async confirm (userId: number, code: string, keepSessionId: number, ctx: AuditContext = {}): Promise<string[]> {
       const now = clock()
       const codes = Array.from({ length: RECOVERY_CODES }, newRecoveryCode)
-      return db.transaction((tx) => {
-        const user = tx.select({ enabled: users.totpEnabled }).from(users).where(eq(users.id, userId)).get()
-        if (user?.enabled !== false) throw new TotpRefused('already_enabled')
-        const row = tx.select().from(totpSecrets).where(and(eq(totpSecrets.userId, userId), isNull(totpSecrets.confirmedAt))).get()
+      return await store.transaction(async (tx) => {
+        const user = await tx.userById(userId)
+        if (user?.totpEnabled !== false) throw new TotpRefused('already_enabled')
+        const row = await tx.totpSecret(userId, false)
         if (row === undefined) throw new TotpRefused('nothing_pending')
         // The confirming code's step is recorded, so the same code cannot then sign in (replay).
-        if (acceptTotp(tx, row, normalise(code), now) === undefined) throw new TotpRefused('wrong_code')
-        tx.update(totpSecrets).set({ confirmedAt: new Date(now) }).where(eq(totpSecrets.userId, userId)).run()
-        tx.update(users).set({ totpEnabled: true }).where(eq(users.id, userId)).run()
-        tx.delete(totpRecoveryCodes).where(eq(totpRecoveryCodes.userId, userId)).run()
-        tx.insert(totpRecoveryCodes).values(codes.map((c) => ({ userId, codeHash: hashRecoveryCode(c) }))).run()
+        if (await acceptTotp(tx, row, normalise(code), now) === undefined) throw new TotpRefused('wrong_code')
         const at = new Date(now)
-        audit.record({ type: 'totp.enabled', userId, sessionId: keepSessionId, ...ctx }, at)
-        endSessions(tx, audit, and(eq(sessions.userId, userId), sql`${sessions.id} <> ${keepSessionId}`), 'totp_enabled', ctx, at)
+        await tx.confirmTotpSecret(userId, at)
+        await tx.updateUser(userId, { totpEnabled: true })
+        await tx.replaceRecoveryCodes(userId, codes.map(hashRecoveryCode))
+        await audit.record({ type: 'totp.enabled', userId, sessionId: keepSessionId, ...ctx }, at, tx)
+        await endSessions(tx, audit, { userId, exceptSessionId: keepSessionId }, 'totp_enabled', ctx, at)
         return codes
-      }, { behavior: 'immediate' })
+      })
     },
 
     /** Turn TOTP off with a current or recovery code (the password is the route's to check). */
-    disable (userId: number, code: string, ctx: AuditContext = {}, sessionId?: number): void {
+    async disable (userId: number, code: string, ctx: AuditContext = {}, sessionId?: number): Promise<void> {
       const now = clock()
-      db.transaction((tx) => {
-        const user = tx.select({ enabled: users.totpEnabled }).from(users).where(eq(users.id, userId)).get()
-        if (user?.enabled !== true) throw new TotpRefused('not_enabled')
-        if (!acceptAnyCode(tx, userId, code, now)) throw new TotpRefused('wrong_code')
-        tx.update(users).set({ totpEnabled: false }).where(eq(users.id, userId)).run()
-        tx.delete(totpRecoveryCodes).where(eq(totpRecoveryCodes.userId, userId)).run()
-        tx.delete(totpSecrets).where(eq(totpSecrets.userId, userId)).run()
-        audit.record({ type: 'totp.disabled', userId, sessionId: sessionId ?? null, ...ctx, detail: { via: 'user' } }, now)
-      }, { behavior: 'immediate' })
+      await store.transaction(async (tx) => {
+        const user = await tx.userById(userId)
+        if (user?.totpEnabled !== true) throw new TotpRefused('not_enabled')
+        if (!await acceptAnyCode(tx, userId, code, now)) throw new TotpRefused('wrong_code')
+        await tx.updateUser(userId, { totpEnabled: false })
+        await tx.deleteTotp(userId)
+        await audit.record({ type: 'totp.disabled', userId, sessionId: sessionId ?? null, ...ctx, detail: { via: 'user' } }, now, tx)
+      })
     },
 
     /**
      * The second step of a password grant, after the password was verified: a user without TOTP passes;
      * one with it needs a current code (each step once) or an unused recovery code (each once).
      */
-    checkLogin (user: Pick<UserRow, 'id' | 'totpEnabled'>, code: string | undefined): LoginVerdict {
+    async checkLogin (user: Pick<UserRow, 'id' | 'totpEnabled'>, code: string | undefined): Promise<LoginVerdict> {
       if (!user.totpEnabled) return 'ok'
       if (code === undefined || normalise(code) === '') return 'code_required'
       const now = clock()
-      const accepted = db.transaction((tx) => acceptAnyCode(tx, user.id, code, now), { behavior: 'immediate' })
+      const accepted = await store.transaction(async (tx) => await acceptAnyCode(tx, user.id, code, now))
       return accepted ? 'ok' : 'wrong_code'
     },
 
-    reset: (userId: number, ctx: AuditContext = {}): boolean => resetTotp(db, userId, ctx, audit)
+    reset: async (userId: number, ctx: AuditContext = {}): Promise<boolean> => await resetTotp(store, userId, ctx, audit)
   }
 }
 

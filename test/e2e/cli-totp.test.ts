@@ -74,7 +74,7 @@ t.test('reset-totp, and a missing or wrong key refusing to serve', async (t) => 
     const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${res.json<{ access_token: string }>().access_token}` } })
     t.equal(me.json<{ totp_enabled: boolean }>().totp_enabled, false)
     // No account acted: the CLI's event has actor null; the second reset (TOTP already off) records nothing.
-    const events = app.audit.list({ type: 'totp.disabled', limit: 10 }).items
+    const events = (await app.audit.list({ type: 'totp.disabled', limit: 10 })).items
     t.match(events, [{ user_id: user.id, actor_id: null, session_id: null, detail: { via: 'reset' } }])
     t.equal(events.length, 1)
     await app.close()

@@ -53,14 +53,14 @@ t.test('reset a password through the page the mail links to', async (t) => {
   await page.screenshot({ path: join(ARTIFACTS, 'recovery-1-reset-page.png') })
 
   // Opening the link (as a mail scanner would) used nothing up and changed nothing.
-  t.ok(app.accountTokens.find(token, 'reset'), 'the link is still unused')
+  t.ok(await app.accountTokens.find(token, 'reset'), 'the link is still unused')
   t.equal((await signIn(url, user.username, PASSWORD)).status, 200, 'the old password still works')
 
   await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD)
   await page.getByLabel('Repeat the new password').fill('something different')
   await page.getByRole('button', { name: 'Set new password' }).click()
   t.equal(await page.locator('#status').textContent(), 'The two passwords are not the same.')
-  t.ok(app.accountTokens.find(token, 'reset'), 'a mismatch sends nothing')
+  t.ok(await app.accountTokens.find(token, 'reset'), 'a mismatch sends nothing')
 
   await page.getByLabel('Repeat the new password').fill(NEW_PASSWORD)
   await page.getByRole('button', { name: 'Set new password' }).click()
@@ -98,13 +98,13 @@ t.test('verify an email address through the page the mail links to', async (t) =
   const response = await page.goto(link)
   t.equal(response?.headers()['content-security-policy'], CSP)
   t.equal(await page.locator('h1').textContent(), 'Verify your email address')
-  t.equal(app.users.findById(created.id)?.emailVerified, false, 'opening the link verified nothing')
+  t.equal((await app.users.findById(created.id))?.emailVerified, false, 'opening the link verified nothing')
 
   await page.getByRole('button', { name: 'Verify my email address' }).click()
   const status = page.locator('#status.ok')
   await status.waitFor()
   t.equal(await status.textContent(), 'Your email address is verified. You can close this page.')
-  t.equal(app.users.findById(created.id)?.emailVerified, true)
+  t.equal((await app.users.findById(created.id))?.emailVerified, true)
   await page.screenshot({ path: join(ARTIFACTS, 'recovery-3-verified.png') })
 
   await page.goto(`${url}/verify-email`)

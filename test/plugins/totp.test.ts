@@ -25,17 +25,17 @@ t.test('totp plugin: key file at registration, the service decorated, login verd
   t.equal(statSync(totpKeyPath(dataDirectory(config.DATABASE_PATH))).mode & 0o777, 0o600)
 
   const user = app.db.insert(users).values({ username: 'plug', email: 'p@example.com', passwordHash: 'x', createdAt: new Date() }).returning().all()[0]
-  t.equal(app.totp.checkLoginCode(user, undefined), undefined, 'no TOTP: nothing to refuse')
-  app.totp.enrol(user)
+  t.equal(await app.totp.checkLoginCode(user, undefined), undefined, 'no TOTP: nothing to refuse')
+  await app.totp.enrol(user)
   app.db.update(users).set({ totpEnabled: true }).where(eq(users.id, user.id)).run()
   const enabled = { ...user, totpEnabled: true }
 
-  const required = app.totp.checkLoginCode(enabled, undefined)
+  const required = await app.totp.checkLoginCode(enabled, undefined)
   t.ok(required instanceof OAuthError)
   t.match(required, { statusCode: 401, error: 'invalid_grant', description: CODE_REQUIRED, members: { mfa_required: true } })
   t.equal(CODE_REQUIRED, 'A one-time code is required')
   // The enrolment is pending, not confirmed: no code opens it.
-  const wrong = app.totp.checkLoginCode(enabled, '123456')
+  const wrong = await app.totp.checkLoginCode(enabled, '123456')
   t.match(wrong, { statusCode: 401, error: 'invalid_grant', description: WRONG_CODE, members: {} })
   t.equal(WRONG_CODE, 'Incorrect one-time code')
 })

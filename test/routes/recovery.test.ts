@@ -127,9 +127,9 @@ t.test('forgot: an unknown address gets the identical answer, and no mail', asyn
   t.same(inbox.mails.map(toAddress), [user.email, user.email])
 
   t.test('a disabled account gets the same answer and no mail', async (t) => {
-    app.users.adminUpdate(user.id, { disabled: true })
+    await app.users.setRoleOrDisabled(user.id, { disabled: true })
     const other = await registered(app, inbox)
-    app.users.adminUpdate(other.id, { disabled: true })
+    await app.users.setRoleOrDisabled(other.id, { disabled: true })
     t.same((await forgot(app, other.email)).json(), { detail: FORGOT })
     await app.mail.idle()
     t.equal(inbox.mails.length, 3, 'nothing after the second registration mail')
@@ -182,7 +182,7 @@ t.test('a new reset link retires the older ones; after a reset no other works', 
   await forgot(app, user.email)
   const first = linkIn(await inbox.mail(1), `${APP_URL}/reset-password?token=`).token
   // A second link, as a request a minute later would issue.
-  const second = app.accountTokens.issue(user.id, 'reset', user.email)
+  const second = await app.accountTokens.issue(user.id, 'reset', user.email)
   const stale = await reset(app, first)
   t.equal(stale.statusCode, 400)
   t.equal(stale.json<{ detail: string }>().detail, BAD_RESET)
@@ -209,8 +209,8 @@ t.test('an expired link is a 400 (RESET_TOKEN_TTL=1, VERIFY_TOKEN_TTL=1)', async
   await login(app, user.username, PASSWORD)
 
   t.test('the purge deletes expired tokens', async (t) => {
-    t.equal(app.accountTokens.purge(), 2)
-    t.equal(app.accountTokens.purge(), 0)
+    t.equal(await app.accountTokens.purge(), 2)
+    t.equal(await app.accountTokens.purge(), 0)
   })
 })
 
@@ -268,7 +268,7 @@ t.test('PATCH /users/me with a new email: unverified again, a mail to the new ad
   const user = await registered(app, inbox)
   const oldLink = linkIn(user.verification, `${APP_URL}/verify-email?token=`).token
   const auth = { authorization: `Bearer ${(await login(app, user.username)).access_token}` }
-  app.users.adminUpdate(user.id, { email_verified: true })
+  await app.users.setRoleOrDisabled(user.id, { email_verified: true })
 
   const renamed = await app.inject({ method: 'PATCH', url: '/users/me', headers: { ...auth, 'content-type': 'application/json' }, payload: { username: `${user.username}x` } })
   t.equal(renamed.json<{ email_verified: boolean }>().email_verified, true, 'a username change keeps the address verified')

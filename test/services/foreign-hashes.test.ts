@@ -6,13 +6,14 @@ import bcrypt from 'bcrypt'
 import argon2 from 'argon2'
 import Database from 'better-sqlite3'
 import { eq } from 'drizzle-orm'
-import { openDatabase } from '../../src/db/open.js'
 import { users } from '../../src/db/schema.js'
 import { readSource, resolveColumns } from '../../src/import/source.js'
 import { importUsers } from '../../src/import/users.js'
+import { openSqliteStore } from '../../src/store/sqlite.js'
 import { packageRoot } from '../../src/paths.js'
 import { ab64Decode, classifyHash, FOREIGN_CAPS, hashPrefix } from '../../src/services/foreign-hashes.js'
 import { createPasswordHasher, isForeignHash, type Argon2Cost } from '../../src/services/passwords.js'
+import { createAuditService } from '../../src/services/audit.js'
 import { createUsersService } from '../../src/services/users.js'
 import { PASSWORD, tempDir } from '../helper.js'
 
@@ -129,9 +130,10 @@ t.test('verification runs off the event loop', async (t) => {
 })
 
 t.test('login with an imported hash: rehashed to argon2id once, over the verified hash only', async (t) => {
-  const { db, sqlite } = openDatabase(join(tempDir(t), 'latchkey.db'))
-  t.teardown(() => sqlite.close())
-  const service = createUsersService(db, hasher)
+  const store = openSqliteStore(join(tempDir(t), 'latchkey.db'))
+  const { db } = store
+  t.teardown(() => store.close())
+  const service = createUsersService(store, hasher, createAuditService(store))
   const insert = (username: string, passwordHash: string) =>
     db.insert(users).values({ username, email: `${username}@example.com`, passwordHash, createdAt: new Date() }).returning().all()[0]
   const stored = (id: number) => db.select().from(users).where(eq(users.id, id)).get()!.passwordHash
@@ -175,9 +177,9 @@ async function countingService (t: Test, path: string) {
   const counted = await t.mockImport<typeof import('../../src/services/passwords.js')>('../../src/services/passwords.js', {
     ...libraries, '../../src/services/foreign-hashes.js': foreign
   })
-  const { db, sqlite } = openDatabase(path)
-  t.teardown(() => sqlite.close())
-  const service = createUsersService(db, counted.createPasswordHasher(CHEAP))
+  const store = openSqliteStore(path)
+  t.teardown(() => store.close())
+  const service = createUsersService(store, counted.createPasswordHasher(CHEAP), createAuditService(store))
   async function cost (login: string, password: string): Promise<{ argon2: number, bcrypt: number }> {
     counts.argon2 = 0
     counts.bcrypt = 0
@@ -203,10 +205,10 @@ t.test('right after `latchkey import` beside a running server, an imported accou
   const { cost } = await countingService(t, path)
   t.same(await cost('nobody', 'wrong password'), { argon2: 1, bcrypt: 0 }, 'no imported hash yet: the server caches that for a while')
   // `latchkey import` in another process: another connection to the same file.
-  const other = openDatabase(path)
+  const other = openSqliteStore(path)
   const source = readSource(join(fixtures, 'tutorial-bcrypt.db'))
-  t.ok(importUsers(other.db, source, resolveColumns(source, {}), { dryRun: false, own: CHEAP }).imported > 0, 'imported')
-  other.sqlite.close()
+  t.ok((await importUsers(other, source, resolveColumns(source, {}), { dryRun: false, own: CHEAP })).imported > 0, 'imported')
+  await other.close()
   t.same(await cost('bob', 'wrong password'), { argon2: 1, bcrypt: 1 }, 'the imported account: its bcrypt, padded with the argon2 dummy')
   t.same(await cost('nobody', 'wrong password'), { argon2: 1, bcrypt: 1 }, 'from then on unknown names are padded with an imported hash')
   t.same(await cost('bob', 'ｗｒｏｎｇ'), { argon2: 2, bcrypt: 1 }, 'the dummy pad runs the NFKC pair as well')

@@ -6,16 +6,15 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import { Secret, TOTP, URI } from 'otpauth'
-import { openDatabase } from '../../src/db/open.js'
 import { sessions, totpRecoveryCodes, totpSecrets, users } from '../../src/db/schema.js'
 import { listKeys, loadOrCreateKeys } from '../../src/services/keys.js'
-import { createSessionsService } from '../../src/services/sessions.js'
 import {
   assertKeyOpens, createTotpCipher, loadOrCreateTotpKey, TotpKeyError, totpKeyPath
 } from '../../src/services/totp-key.js'
 import {
   contextOf, countTotpSecrets, createTotpService, resetTotp, sampleTotpSecret, timeStep, TotpRefused, type TotpRefusal
 } from '../../src/services/totp.js'
+import { openSqliteStore } from '../../src/store/sqlite.js'
 import { tempDir } from '../helper.js'
 
 // RFC 6238 Appendix B: the SHA-1 seed is the ASCII string "12345678901234567890"; 8-digit values.
@@ -34,23 +33,24 @@ const codeAt = (secret: string, timestamp: number): string =>
 
 function setup (t: Test) {
   const dir = tempDir(t)
-  const { db, sqlite } = openDatabase(join(dir, 'latchkey.db'))
-  t.teardown(() => sqlite.close())
+  const store = openSqliteStore(join(dir, 'latchkey.db'))
+  const { db, sqlite } = store
+  t.teardown(() => store.close())
   const clock = { now: T0 }
   const cipher = createTotpCipher(randomBytes(32))
-  const service = createTotpService(db, cipher, { clock: () => clock.now })
+  const service = createTotpService(store, cipher, { clock: () => clock.now })
   let n = 0
   const addUser = () => {
     n += 1
     return db.insert(users).values({ username: `u${n}`, email: `u${n}@example.com`, passwordHash: 'x', createdAt: new Date() }).returning().all()[0]
   }
   const userRow = (id: number) => db.select().from(users).where(eq(users.id, id)).get()!
-  return { dir, db, sqlite, clock, cipher, service, addUser, userRow }
+  return { dir, store, db, sqlite, clock, cipher, service, addUser, userRow }
 }
 
-function refusalOf (t: Test, action: () => unknown): TotpRefusal | undefined {
+async function refusalOf (t: Test, action: () => Promise<unknown>): Promise<TotpRefusal | undefined> {
   try {
-    action()
+    await action()
   } catch (err) {
     if (err instanceof TotpRefused) return err.reason
     throw err
@@ -60,10 +60,10 @@ function refusalOf (t: Test, action: () => unknown): TotpRefusal | undefined {
 }
 
 /** An enrolled, confirmed user; confirmation used the code of the step at `clock.now`. */
-function enabledUser (s: ReturnType<typeof setup>) {
+async function enabledUser (s: ReturnType<typeof setup>) {
   const user = s.addUser()
-  const { secret } = s.service.enrol(user)
-  const recovery = s.service.confirm(user.id, codeAt(secret, s.clock.now), 0)
+  const { secret } = await s.service.enrol(user)
+  const recovery = await s.service.confirm(user.id, codeAt(secret, s.clock.now), 0)
   return { user: s.userRow(user.id), secret, recovery }
 }
 
@@ -85,7 +85,7 @@ t.test('the service accepts the RFC vectors (their last 6 digits) for the RFC se
   for (const [seconds, code] of RFC_VECTORS) {
     s.clock.now = seconds * 1000
     t.equal(timeStep(s.clock.now), Math.floor(seconds / 30))
-    t.equal(s.service.checkLogin(s.userRow(user.id), code.slice(2)), 'ok', `T=${seconds}: ${code.slice(2)}`)
+    t.equal(await s.service.checkLogin(s.userRow(user.id), code.slice(2)), 'ok', `T=${seconds}: ${code.slice(2)}`)
   }
 })
 
@@ -93,63 +93,63 @@ t.test('a code is accepted ±1 step, never two steps away, and each step only on
   t.test('the previous step is accepted', async (t) => {
     const s = setup(t)
     s.clock.now = T0 - 10 * STEP // confirm long ago, so the steps below are all newer
-    const { user, secret } = enabledUser(s)
+    const { user, secret } = await enabledUser(s)
     s.clock.now = T0
-    t.equal(s.service.checkLogin(user, codeAt(secret, T0 - STEP)), 'ok')
-    t.equal(s.service.checkLogin(user, codeAt(secret, T0 - STEP)), 'wrong_code', 'the same code again: replay')
+    t.equal(await s.service.checkLogin(user, codeAt(secret, T0 - STEP)), 'ok')
+    t.equal(await s.service.checkLogin(user, codeAt(secret, T0 - STEP)), 'wrong_code', 'the same code again: replay')
   })
   t.test('a code two steps old is refused', async (t) => {
     const s = setup(t)
     s.clock.now = T0 - 10 * STEP
-    const { user, secret } = enabledUser(s)
+    const { user, secret } = await enabledUser(s)
     s.clock.now = T0
-    t.equal(s.service.checkLogin(user, codeAt(secret, T0 - 2 * STEP)), 'wrong_code')
-    t.equal(s.service.checkLogin(user, codeAt(secret, T0 + 2 * STEP)), 'wrong_code', 'two steps ahead too')
-    t.equal(s.service.checkLogin(user, codeAt(secret, T0 + STEP)), 'ok', 'the next step is accepted')
+    t.equal(await s.service.checkLogin(user, codeAt(secret, T0 - 2 * STEP)), 'wrong_code')
+    t.equal(await s.service.checkLogin(user, codeAt(secret, T0 + 2 * STEP)), 'wrong_code', 'two steps ahead too')
+    t.equal(await s.service.checkLogin(user, codeAt(secret, T0 + STEP)), 'ok', 'the next step is accepted')
   })
   t.test('replay: the current code works once; an older step after a newer one is refused', async (t) => {
     const s = setup(t)
     s.clock.now = T0 - 10 * STEP
-    const { user, secret } = enabledUser(s)
+    const { user, secret } = await enabledUser(s)
     s.clock.now = T0
-    t.equal(s.service.checkLogin(user, codeAt(secret, T0)), 'ok')
-    t.equal(s.service.checkLogin(user, codeAt(secret, T0)), 'wrong_code', 'the same code a second time')
-    t.equal(s.service.checkLogin(user, codeAt(secret, T0 - STEP)), 'wrong_code', 'the previous step, after the current one was used')
+    t.equal(await s.service.checkLogin(user, codeAt(secret, T0)), 'ok')
+    t.equal(await s.service.checkLogin(user, codeAt(secret, T0)), 'wrong_code', 'the same code a second time')
+    t.equal(await s.service.checkLogin(user, codeAt(secret, T0 - STEP)), 'wrong_code', 'the previous step, after the current one was used')
     s.clock.now = T0 + STEP
-    t.equal(s.service.checkLogin(user, codeAt(secret, T0 + STEP)), 'ok', 'the next step works')
+    t.equal(await s.service.checkLogin(user, codeAt(secret, T0 + STEP)), 'ok', 'the next step works')
     t.equal(s.db.select().from(totpSecrets).where(eq(totpSecrets.userId, user.id)).get()!.lastUsedStep, timeStep(T0 + STEP))
   })
   t.test('the code that confirmed the enrolment cannot sign in', async (t) => {
     const s = setup(t)
-    const { user, secret } = enabledUser(s)
-    t.equal(s.service.checkLogin(user, codeAt(secret, T0)), 'wrong_code')
+    const { user, secret } = await enabledUser(s)
+    t.equal(await s.service.checkLogin(user, codeAt(secret, T0)), 'wrong_code')
   })
   t.test('spaces in a code are ignored; other shapes are wrong codes', async (t) => {
     const s = setup(t)
     s.clock.now = T0 - 10 * STEP
-    const { user, secret } = enabledUser(s)
+    const { user, secret } = await enabledUser(s)
     s.clock.now = T0
     const code = codeAt(secret, T0)
-    t.equal(s.service.checkLogin(user, '12345'), 'wrong_code')
-    t.equal(s.service.checkLogin(user, 'abcdef'), 'wrong_code')
-    t.equal(s.service.checkLogin(user, `${code.slice(0, 3)} ${code.slice(3)}`), 'ok')
+    t.equal(await s.service.checkLogin(user, '12345'), 'wrong_code')
+    t.equal(await s.service.checkLogin(user, 'abcdef'), 'wrong_code')
+    t.equal(await s.service.checkLogin(user, `${code.slice(0, 3)} ${code.slice(3)}`), 'ok')
   })
 })
 
 t.test('checkLogin: no TOTP passes; TOTP without a code asks for one', async (t) => {
   const s = setup(t)
   const plain = s.addUser()
-  t.equal(s.service.checkLogin(plain, undefined), 'ok')
-  t.equal(s.service.checkLogin(plain, '000000'), 'ok', 'a code sent by a user without TOTP is ignored')
-  const { user } = enabledUser(s)
-  t.equal(s.service.checkLogin(user, undefined), 'code_required')
-  t.equal(s.service.checkLogin(user, ''), 'code_required')
-  t.equal(s.service.checkLogin(user, '  '), 'code_required')
+  t.equal(await s.service.checkLogin(plain, undefined), 'ok')
+  t.equal(await s.service.checkLogin(plain, '000000'), 'ok', 'a code sent by a user without TOTP is ignored')
+  const { user } = await enabledUser(s)
+  t.equal(await s.service.checkLogin(user, undefined), 'code_required')
+  t.equal(await s.service.checkLogin(user, ''), 'code_required')
+  t.equal(await s.service.checkLogin(user, '  '), 'code_required')
 })
 
 t.test('recovery codes: ten, distinct, stored hashed, each works once', async (t) => {
   const s = setup(t)
-  const { user, recovery } = enabledUser(s)
+  const { user, recovery } = await enabledUser(s)
   t.equal(recovery.length, 10)
   t.equal(new Set(recovery).size, 10)
   for (const code of recovery) t.match(code, /^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/)
@@ -158,64 +158,65 @@ t.test('recovery codes: ten, distinct, stored hashed, each works once', async (t
   const dump = JSON.stringify(stored)
   for (const code of recovery) t.notOk(dump.includes(code) || dump.includes(code.replace(/-/g, '')), 'no code in clear')
 
-  t.equal(s.service.checkLogin(user, recovery[0]), 'ok')
-  t.equal(s.service.checkLogin(user, recovery[0]), 'wrong_code', 'a used recovery code is refused')
-  t.equal(s.service.checkLogin(user, recovery[1].toUpperCase().replace(/-/g, ' ')), 'ok', 'any case, spaces for dashes')
-  t.equal(s.service.checkLogin(user, recovery[1]), 'wrong_code')
-  t.equal(s.service.checkLogin(user, 'aaaa-bbbb-cccc-dddd'), 'wrong_code', 'an invented code')
-  const other = enabledUser(s)
-  t.equal(s.service.checkLogin(other.user, recovery[2]), 'wrong_code', "another user's code")
-  for (const code of recovery.slice(2)) t.equal(s.service.checkLogin(user, code), 'ok')
+  t.equal(await s.service.checkLogin(user, recovery[0]), 'ok')
+  t.equal(await s.service.checkLogin(user, recovery[0]), 'wrong_code', 'a used recovery code is refused')
+  t.equal(await s.service.checkLogin(user, recovery[1].toUpperCase().replace(/-/g, ' ')), 'ok', 'any case, spaces for dashes')
+  t.equal(await s.service.checkLogin(user, recovery[1]), 'wrong_code')
+  t.equal(await s.service.checkLogin(user, 'aaaa-bbbb-cccc-dddd'), 'wrong_code', 'an invented code')
+  const other = await enabledUser(s)
+  t.equal(await s.service.checkLogin(other.user, recovery[2]), 'wrong_code', "another user's code")
+  for (const code of recovery.slice(2)) t.equal(await s.service.checkLogin(user, code), 'ok')
   t.equal(s.db.select().from(totpRecoveryCodes).where(eq(totpRecoveryCodes.userId, user.id)).all().filter((r) => r.usedAt === null).length, 0)
 })
 
 t.test('enrolment states', async (t) => {
   const s = setup(t)
   const user = s.addUser()
-  t.equal(refusalOf(t, () => s.service.confirm(user.id, '123456', 0)), 'nothing_pending')
-  const first = s.service.enrol(user)
+  t.equal(await refusalOf(t, () => s.service.confirm(user.id, '123456', 0)), 'nothing_pending')
+  const first = await s.service.enrol(user)
   const uri = URI.parse(first.otpauthUri) as TOTP
   t.match(uri, { issuer: 'Latchkey', label: user.username, algorithm: 'SHA1', digits: 6, period: 30 })
   t.equal(uri.secret.base32, first.secret)
   t.equal(Secret.fromBase32(first.secret).bytes.length, 20, '160-bit secret')
   t.equal(s.userRow(user.id).totpEnabled, false, 'pending: not enabled yet')
-  t.equal(s.service.checkLogin(s.userRow(user.id), undefined), 'ok', 'a pending enrolment does not change sign-in')
+  t.equal(await s.service.checkLogin(s.userRow(user.id), undefined), 'ok', 'a pending enrolment does not change sign-in')
 
-  const second = s.service.enrol(user)
+  const second = await s.service.enrol(user)
   t.not(second.secret, first.secret, 'asking again replaces the pending secret')
   t.equal(s.db.select().from(totpSecrets).where(eq(totpSecrets.userId, user.id)).all().length, 1)
-  t.equal(refusalOf(t, () => s.service.confirm(user.id, codeAt(first.secret, T0), 0)), 'wrong_code', 'the replaced secret no longer confirms')
-  t.equal(refusalOf(t, () => s.service.confirm(user.id, 'nope', 0)), 'wrong_code')
-  s.service.confirm(user.id, codeAt(second.secret, T0), 0)
+  t.equal(await refusalOf(t, () => s.service.confirm(user.id, codeAt(first.secret, T0), 0)), 'wrong_code', 'the replaced secret no longer confirms')
+  t.equal(await refusalOf(t, () => s.service.confirm(user.id, 'nope', 0)), 'wrong_code')
+  await s.service.confirm(user.id, codeAt(second.secret, T0), 0)
   t.equal(s.userRow(user.id).totpEnabled, true)
-  t.equal(refusalOf(t, () => s.service.enrol(user)), 'already_enabled')
-  t.equal(refusalOf(t, () => s.service.confirm(user.id, codeAt(second.secret, T0 + STEP), 0)), 'already_enabled')
+  t.equal(await refusalOf(t, () => s.service.enrol(user)), 'already_enabled')
+  t.equal(await refusalOf(t, () => s.service.confirm(user.id, codeAt(second.secret, T0 + STEP), 0)), 'already_enabled')
 
   t.test('disable needs a fresh code or a recovery code', async (t) => {
-    const { user, secret, recovery } = enabledUser(s)
-    t.equal(refusalOf(t, () => s.service.disable(user.id, codeAt(secret, T0))), 'wrong_code', 'the confirming code again')
-    t.equal(refusalOf(t, () => s.service.disable(user.id, '000000')), 'wrong_code')
-    s.service.disable(user.id, recovery[3])
+    const { user, secret, recovery } = await enabledUser(s)
+    t.equal(await refusalOf(t, () => s.service.disable(user.id, codeAt(secret, T0))), 'wrong_code', 'the confirming code again')
+    t.equal(await refusalOf(t, () => s.service.disable(user.id, '000000')), 'wrong_code')
+    await s.service.disable(user.id, recovery[3])
     t.equal(s.userRow(user.id).totpEnabled, false)
     t.equal(s.db.select().from(totpRecoveryCodes).where(eq(totpRecoveryCodes.userId, user.id)).all().length, 0)
-    t.equal(refusalOf(t, () => s.service.disable(user.id, recovery[4])), 'not_enabled')
-    const again = enabledUser(s)
+    t.equal(await refusalOf(t, () => s.service.disable(user.id, recovery[4])), 'not_enabled')
+    const again = await enabledUser(s)
     s.clock.now = T0 + STEP
-    s.service.disable(again.user.id, codeAt(again.secret, T0 + STEP))
+    await s.service.disable(again.user.id, codeAt(again.secret, T0 + STEP))
     t.equal(s.userRow(again.user.id).totpEnabled, false)
   })
 })
 
 t.test('confirming ends every other session of the user, in the same transaction', async (t) => {
   const s = setup(t)
-  const sessionsService = createSessionsService(s.db, { refreshTtl: 3600, reuseGrace: 10 })
+  const startSession = async (userId: number) =>
+    ({ sessionId: await s.store.insertSession({ userId, now: new Date(), expiresAt: new Date(Date.now() + 3600_000), userAgent: null, ip: null }) })
   const user = s.addUser()
   const bystander = s.addUser()
-  const keep = sessionsService.create(user.id, {})
-  const other = sessionsService.create(user.id, {})
-  const theirs = sessionsService.create(bystander.id, {})
-  const { secret } = s.service.enrol(user)
-  s.service.confirm(user.id, codeAt(secret, T0), keep.sessionId)
+  const keep = await startSession(user.id)
+  const other = await startSession(user.id)
+  const theirs = await startSession(bystander.id)
+  const { secret } = await s.service.enrol(user)
+  await s.service.confirm(user.id, codeAt(secret, T0), keep.sessionId)
   const byId = (id: number) => s.db.select().from(sessions).where(eq(sessions.id, id)).get()!
   t.equal(byId(keep.sessionId).endedAt, null, 'the confirming session continues')
   t.match(byId(other.sessionId), { endReason: 'totp_enabled' })
@@ -226,7 +227,7 @@ t.test('confirming ends every other session of the user, in the same transaction
 t.test('secrets are encrypted at rest: AES-256-GCM, a random IV each, bound to the user', async (t) => {
   const s = setup(t)
   const user = s.addUser()
-  const { secret } = s.service.enrol(user)
+  const { secret } = await s.service.enrol(user)
   const row = s.db.select().from(totpSecrets).where(eq(totpSecrets.userId, user.id)).get()!
   t.notOk(row.secretEncrypted.includes(secret), 'not stored in clear')
   const [format, iv, tag] = row.secretEncrypted.split('.')
@@ -240,22 +241,22 @@ t.test('secrets are encrypted at rest: AES-256-GCM, a random IV each, bound to t
   const tampered = row.secretEncrypted.slice(0, -2) + (row.secretEncrypted.endsWith('A') ? 'BB' : 'AA')
   t.throws(() => s.cipher.decrypt(tampered, contextOf(user.id)), 'tampering is detected')
   t.notOk(readFileSync(join(s.dir, 'latchkey.db')).includes(secret), 'the database file holds no clear secret')
-  t.equal(countTotpSecrets(s.db), 1)
-  t.same(sampleTotpSecret(s.db), { stored: row.secretEncrypted, context: contextOf(user.id) })
+  t.equal(await countTotpSecrets(s.store), 1)
+  t.same(await sampleTotpSecret(s.store), { stored: row.secretEncrypted, context: contextOf(user.id) })
 })
 
 t.test('resetTotp turns TOTP off without the key; false for an unknown user', async (t) => {
   const s = setup(t)
-  const { user } = enabledUser(s)
-  t.equal(resetTotp(s.db, user.id), true)
+  const { user } = await enabledUser(s)
+  t.equal(await resetTotp(s.store, user.id), true)
   t.equal(s.userRow(user.id).totpEnabled, false)
-  t.equal(countTotpSecrets(s.db), 0)
+  t.equal(await countTotpSecrets(s.store), 0)
   t.equal(s.db.select().from(totpRecoveryCodes).all().length, 0)
-  t.equal(resetTotp(s.db, 9999), false)
+  t.equal(await resetTotp(s.store, 9999), false)
   const pending = s.addUser()
-  s.service.enrol(pending)
-  t.equal(resetTotp(s.db, pending.id), true, 'a pending enrolment goes too')
-  t.equal(countTotpSecrets(s.db), 0)
+  await s.service.enrol(pending)
+  t.equal(await resetTotp(s.store, pending.id), true, 'a pending enrolment goes too')
+  t.equal(await countTotpSecrets(s.store), 0)
 })
 
 t.test('the key file: created 0600 beside the signing keys, never taken for one', async (t) => {
