@@ -209,7 +209,7 @@ t.test('rehash on login when the stored parameters are weaker', async (t) => {
 
 t.test('update and changePassword', async (t) => {
   const { db, service, sessionsService } = await setup(t)
-    const erin = await service.register({ username: 'erin', email: 'erin@example.com', password: PASSWORD })
+  const erin = await service.register({ username: 'erin', email: 'erin@example.com', password: PASSWORD })
   await service.register({ username: 'frank', email: 'frank@example.com', password: PASSWORD })
 
   t.match(await service.updateProfile(erin, { username: 'Erin2', email: 'ERIN2@example.com' }), { username: 'Erin2', email: 'erin2@example.com' })
@@ -255,7 +255,7 @@ t.test('update and changePassword', async (t) => {
 
 t.test('setRoleOrDisabled and remove: the last-admin guard', async (t) => {
   const { db, service, sessionsService } = await setup(t)
-    const root = await service.register({ username: 'root', email: 'root@example.com', password: PASSWORD, role: 'admin' })
+  const root = await service.register({ username: 'root', email: 'root@example.com', password: PASSWORD, role: 'admin' })
   const user = await service.register({ username: 'plain', email: 'plain@example.com', password: PASSWORD })
   t.equal(await service.countActiveAdmins(), 1)
 
@@ -302,7 +302,7 @@ t.test('setRoleOrDisabled and remove: the last-admin guard', async (t) => {
 
 t.test('list, stats and cursors', async (t) => {
   const { service, sessionsService } = await setup(t)
-    const a = await service.register({ username: 'under_score', email: 'u@example.com', password: PASSWORD, role: 'admin' })
+  const a = await service.register({ username: 'under_score', email: 'u@example.com', password: PASSWORD, role: 'admin' })
   const b = await service.register({ username: 'underXscore', email: 'percent%sign@example.com', password: PASSWORD })
   t.same((await service.list({ limit: 10, q: 'R_S' })).items.map((u) => u.id), [a.id])
   t.same((await service.list({ limit: 10, q: '%' })).items.map((u) => u.id), [b.id])
