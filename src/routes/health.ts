@@ -21,6 +21,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   }, async () => {
     let probe
     try {
+      // A read round trip first, on every call: the write probe's verdict is cached for 2 s, a closed or
+      // broken connection must show at once. (A primary-key lookup of an id that never exists.)
+      await app.store.userById(0)
       probe = await app.store.ready()
     } catch (err) {
       app.log.error({ err }, 'readiness check failed')
