@@ -8,13 +8,13 @@ import { dataDirectory } from './db/open.js'
 import { driverError } from './db/faults.js'
 import { DomainError } from './errors.js'
 import { packageVersion as version } from './paths.js'
-import { auditCommand, recordCliEvent } from './cli-audit.js'
+import { auditCommand } from './cli-audit.js'
 import { addKey, KeyFileError, listKeys, retireKey } from './services/keys.js'
-import { createServices } from './services/index.js'
+import { createServices, type Services } from './services/index.js'
 import { resetTotp } from './services/totp.js'
 import { TotpKeyError } from './services/totp-key.js'
 import type { Role } from './services/users.js'
-import { openStore } from './store/index.js'
+import { openStore, type Store } from './store/index.js'
 import type { SqliteStore } from './store/sqlite.js'
 
 const HELP = `latchkey ${version} — a self-contained JWT authentication server
@@ -106,10 +106,8 @@ async function userCommand (args: string[]): Promise<void> {
     throw new UsageError('usage: latchkey user set-role USERNAME admin|user')
   }
   const config = loadConfig()
-  const store = await openStore(config)
-  const services = createServices(store, config)
-  const service = services.users
-  try {
+  await withServices(config, async (store, services) => {
+    const service = services.users
     const find = async (name: string | undefined) => {
       if (!name) throw new UsageError(`usage: latchkey user ${action} USERNAME`)
       const user = await service.findByLogin(name)
@@ -153,19 +151,27 @@ async function userCommand (args: string[]): Promise<void> {
         console.log(`${user!.username} is ${action}d${action === 'disable' ? '; their sessions have ended' : ''}.`)
       }
     }
+  })
+}
+
+/** The store and the services, as the server builds them, for one command; the store is closed after. */
+async function withServices<T> (config: Config, fn: (store: Store, services: Services) => Promise<T>): Promise<T> {
+  const store = await openStore(config)
+  try {
+    return await fn(store, createServices(store, config))
   } finally {
     await store.close()
   }
 }
 
-function keysCommand (args: string[]): void {
+async function keysCommand (args: string[]): Promise<void> {
   const [action, kid] = args
   const config = loadConfig()
   const dir = dataDirectory(config.DATABASE_PATH)
   switch (action) {
     case 'rotate': {
       const key = addKey(dir)
-      recordCliEvent(config, { type: 'keys.rotated', detail: { kid: key.kid } })
+      await withServices(config, async (_store, { audit }) => await audit.record({ type: 'keys.rotated', actorId: null, detail: { kid: key.kid } }))
       console.log(`Added key ${key.kid}. Running servers sign with it from their next start; older keys keep verifying.`)
       return
     }
@@ -211,7 +217,7 @@ async function main (argv: string[]): Promise<void> {
       return
     }
     case 'user': return await userCommand(rest)
-    case 'keys': return keysCommand(rest)
+    case 'keys': return await keysCommand(rest)
     case 'audit': return auditCommand(rest, loadConfig, (message) => new UsageError(message))
     case 'import': {
       const { importCommand } = await import('./import/command.js')
