@@ -13,7 +13,10 @@ import { importUsers } from '../../src/import/users.js'
 import { packageRoot } from '../../src/paths.js'
 import { ab64Decode, classifyHash, FOREIGN_CAPS, hashPrefix } from '../../src/services/foreign-hashes.js'
 import { createPasswordHasher, isForeignHash, type Argon2Cost } from '../../src/services/passwords.js'
+import { createAuditService } from '../../src/services/audit.js'
 import { createUsersService } from '../../src/services/users.js'
+import { openStore } from '../../src/store/index.js'
+import type { SqliteStore } from '../../src/store/sqlite.js'
 import { PASSWORD, tempDir } from '../helper.js'
 
 const CHEAP: Argon2Cost = { memoryCost: 1024, timeCost: 1, parallelism: 1 }
@@ -129,9 +132,10 @@ t.test('verification runs off the event loop', async (t) => {
 })
 
 t.test('login with an imported hash: rehashed to argon2id once, over the verified hash only', async (t) => {
-  const { db, sqlite } = openDatabase(join(tempDir(t), 'latchkey.db'))
+  const store = await openStore({ DATABASE_PATH: join(tempDir(t), 'latchkey.db') }) as SqliteStore
+  const { db, sqlite } = store
   t.teardown(() => sqlite.close())
-  const service = createUsersService(db, hasher)
+  const service = createUsersService(store, hasher, createAuditService(store))
   const insert = (username: string, passwordHash: string) =>
     db.insert(users).values({ username, email: `${username}@example.com`, passwordHash, createdAt: new Date() }).returning().all()[0]
   const stored = (id: number) => db.select().from(users).where(eq(users.id, id)).get()!.passwordHash
@@ -175,9 +179,10 @@ async function countingService (t: Test, path: string) {
   const counted = await t.mockImport<typeof import('../../src/services/passwords.js')>('../../src/services/passwords.js', {
     ...libraries, '../../src/services/foreign-hashes.js': foreign
   })
-  const { db, sqlite } = openDatabase(path)
+  const store = await openStore({ DATABASE_PATH: path }) as SqliteStore
+  const { sqlite } = store
   t.teardown(() => sqlite.close())
-  const service = createUsersService(db, counted.createPasswordHasher(CHEAP))
+  const service = createUsersService(store, counted.createPasswordHasher(CHEAP), createAuditService(store))
   async function cost (login: string, password: string): Promise<{ argon2: number, bcrypt: number }> {
     counts.argon2 = 0
     counts.bcrypt = 0
