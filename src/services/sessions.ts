@@ -52,8 +52,9 @@ export function createSessionsService (store: Store, options: SessionOptions, au
 
   return {
     /** The user behind an access token, or undefined when the user or the session is no longer valid. */
-    findActiveUser: async (userId: number, sessionId: number, now = Date.now()): Promise<UserRow | undefined> =>
-      await store.activeSessionUser(userId, sessionId, new Date(now)),
+    // Every authenticated request: the store's promise is handed on as it is, no extra await.
+    findActiveUser: (userId: number, sessionId: number, now = Date.now()): Promise<UserRow | undefined> =>
+      store.activeSessionUser(userId, sessionId, new Date(now)),
 
     /** Start a session for a successful password grant (with its login.succeeded event); returns its first refresh token. */
     async create (userId: number, meta: AuditContext, now = new Date()): Promise<{ sessionId: number, refreshToken: string }> {
@@ -126,3 +127,4 @@ export function schedulePurge (intervalSeconds: number, pass: () => Promise<unkn
   timer.unref()
   return () => { clearInterval(timer) }
 }
+export { endSessions } from './end-sessions.js' // TEMP-LOCAL
