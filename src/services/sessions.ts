@@ -127,4 +127,3 @@ export function schedulePurge (intervalSeconds: number, pass: () => Promise<unkn
   timer.unref()
   return () => { clearInterval(timer) }
 }
-export { endSessions } from './end-sessions.js' // TEMP-LOCAL
