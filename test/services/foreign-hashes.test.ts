@@ -13,10 +13,7 @@ import { importUsers } from '../../src/import/users.js'
 import { packageRoot } from '../../src/paths.js'
 import { ab64Decode, classifyHash, FOREIGN_CAPS, hashPrefix } from '../../src/services/foreign-hashes.js'
 import { createPasswordHasher, isForeignHash, type Argon2Cost } from '../../src/services/passwords.js'
-import { createAuditService } from '../../src/services/audit.js'
 import { createUsersService } from '../../src/services/users.js'
-import { openStore } from '../../src/store/index.js'
-import type { SqliteStore } from '../../src/store/sqlite.js'
 import { PASSWORD, tempDir } from '../helper.js'
 
 const CHEAP: Argon2Cost = { memoryCost: 1024, timeCost: 1, parallelism: 1 }
@@ -132,10 +129,9 @@ t.test('verification runs off the event loop', async (t) => {
 })
 
 t.test('login with an imported hash: rehashed to argon2id once, over the verified hash only', async (t) => {
-  const store = await openStore({ DATABASE_PATH: join(tempDir(t), 'latchkey.db') }) as SqliteStore
-  const { db, sqlite } = store
+  const { db, sqlite } = openDatabase(join(tempDir(t), 'latchkey.db'))
   t.teardown(() => sqlite.close())
-  const service = createUsersService(store, hasher, createAuditService(store))
+  const service = createUsersService(db, hasher)
   const insert = (username: string, passwordHash: string) =>
     db.insert(users).values({ username, email: `${username}@example.com`, passwordHash, createdAt: new Date() }).returning().all()[0]
   const stored = (id: number) => db.select().from(users).where(eq(users.id, id)).get()!.passwordHash
@@ -179,10 +175,9 @@ async function countingService (t: Test, path: string) {
   const counted = await t.mockImport<typeof import('../../src/services/passwords.js')>('../../src/services/passwords.js', {
     ...libraries, '../../src/services/foreign-hashes.js': foreign
   })
-  const store = await openStore({ DATABASE_PATH: path }) as SqliteStore
-  const { sqlite } = store
+  const { db, sqlite } = openDatabase(path)
   t.teardown(() => sqlite.close())
-  const service = createUsersService(store, counted.createPasswordHasher(CHEAP), createAuditService(store))
+  const service = createUsersService(db, counted.createPasswordHasher(CHEAP))
   async function cost (login: string, password: string): Promise<{ argon2: number, bcrypt: number }> {
     counts.argon2 = 0
     counts.bcrypt = 0

@@ -2,13 +2,11 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
+import { openDatabase } from '../../src/db/open.js'
 import { accountTokens, refreshTokens, users } from '../../src/db/schema.js'
 import { createAccountTokensService } from '../../src/services/account-tokens.js'
 import { hashSecretToken, newSecretToken } from '../../src/services/secret-tokens.js'
-import { createAuditService } from '../../src/services/audit.js'
 import { createSessionsService } from '../../src/services/sessions.js'
-import { openStore } from '../../src/store/index.js'
-import type { SqliteStore } from '../../src/store/sqlite.js'
 import { tempDir } from '../helper.js'
 
 t.test('newSecretToken: 256 random bits, base64url; hashSecretToken: its SHA-256, base64url', async (t) => {
@@ -22,12 +20,11 @@ t.test('newSecretToken: 256 random bits, base64url; hashSecretToken: its SHA-256
 })
 
 t.test('refresh tokens and mailed-link tokens are made and stored the same way', async (t) => {
-  const store = await openStore({ DATABASE_PATH: join(tempDir(t), 'latchkey.db') }) as SqliteStore
-  const { db, sqlite } = store
+  const { db, sqlite } = openDatabase(join(tempDir(t), 'latchkey.db'))
   t.teardown(() => sqlite.close())
   const [user] = db.insert(users).values({ username: 'alice', email: 'alice@example.com', passwordHash: 'x', createdAt: new Date() }).returning().all()
 
-  const { refreshToken } = await createSessionsService(store, { refreshTtl: 3600, reuseGrace: 10 }, createAuditService(store)).create(user.id, {})
+  const { refreshToken } = createSessionsService(db, { refreshTtl: 3600, reuseGrace: 10 }).create(user.id, {})
   const link = createAccountTokensService(db, { ttl: { reset: 1800, verify: 86400 } }).issue(user.id, 'reset', user.email)
   for (const [name, token, stored] of [
     ['refresh token', refreshToken, db.select({ hash: refreshTokens.tokenHash }).from(refreshTokens).all()],
