@@ -15,7 +15,6 @@ import { resetTotp } from './services/totp.js'
 import { TotpKeyError } from './services/totp-key.js'
 import type { Role } from './services/users.js'
 import { openStore, type Store } from './store/index.js'
-import type { SqliteStore } from './store/sqlite.js'
 
 const HELP = `latchkey ${version} — a self-contained JWT authentication server
 
@@ -141,7 +140,7 @@ async function userCommand (args: string[]): Promise<void> {
       case 'reset-totp': {
         if (!values.username) throw new UsageError('usage: latchkey user reset-totp --username U')
         const user = await find(values.username)
-        resetTotp((store as SqliteStore).db, user.id, { actorId: null })
+        await resetTotp(store, user.id, { actorId: null }, services.audit)
         console.log(`${user.username}'s TOTP is off${user.totpEnabled ? '' : ' (it was not on)'}: they sign in with their password alone.`)
         return
       }
@@ -221,7 +220,7 @@ async function main (argv: string[]): Promise<void> {
     case 'audit': return auditCommand(rest, loadConfig, (message) => new UsageError(message))
     case 'import': {
       const { importCommand } = await import('./import/command.js')
-      process.exitCode = importCommand(rest, loadConfig)
+      process.exitCode = await importCommand(rest, loadConfig)
       return
     }
     default:
