@@ -140,7 +140,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       // Checked only now that the password is right, like the code itself.
       const byAccount = await admit(accountThrottle, String(user.id))
       try {
-        const refusal = app.totp.checkLoginCode(user, code)
+        const refusal = await app.totp.checkLoginCode(user, code)
         if (refusal !== undefined) {
           app.metrics.passwordGrants.inc({ outcome: 'mfa_refused' })
           const nameEngaged = await byName.failure()
