@@ -57,8 +57,8 @@ export default fp(async (app) => {
   const { config } = app
   // A first key on a database that already has sessions means the old keys are gone (a deleted or
   // unmounted keys folder): the tokens they signed will not verify, which the operator must hear of.
-  function warnIfSessionsOutstanding (key: SigningKey) {
-    const active = app.users.stats().active_sessions
+  async function warnIfSessionsOutstanding (key: SigningKey) {
+    const active = (await app.users.stats()).active_sessions
     if (active === 0) return
     app.log.warn({ kid: key.kid, activeSessions: active },
       `no signing key was found in ${keysDirectory(dataDirectory(config.DATABASE_PATH))}, so a new one was created, but the ` +
@@ -66,7 +66,9 @@ export default fp(async (app) => {
       'refresh or sign in again). If the keys folder was lost by mistake, stop the server and restore it from a backup.')
   }
   const hs256 = config.JWT_SECRET !== undefined
-  const keys = hs256 ? [] : loadOrCreateKeys(dataDirectory(config.DATABASE_PATH), warnIfSessionsOutstanding)
+  let created: SigningKey | undefined
+  const keys = hs256 ? [] : loadOrCreateKeys(dataDirectory(config.DATABASE_PATH), (key) => { created = key })
+  if (created !== undefined) await warnIfSessionsOutstanding(created)
   const byKid = new Map(keys.map((k) => [k.kid, k]))
   const signing = keys[keys.length - 1]
   // HS256 has no public key to take a thumbprint of; the kid is a digest that does not reveal the secret.
@@ -142,7 +144,6 @@ export default fp(async (app) => {
     let claims: AccessClaims
     if (hit !== undefined && now < hit.until) {
       claims = hit.claims
-      request.user = claims
     } else {
       if (hit !== undefined) verified.delete(token)
       try {
@@ -157,7 +158,7 @@ export default fp(async (app) => {
     }
     const userId = Number(claims.sub)
     if (!Number.isSafeInteger(userId) || !Number.isSafeInteger(claims.sid)) throw invalidToken()
-    const account = app.sessions.findActiveUser(userId, claims.sid, now)
+    const account = await app.sessions.findActiveUser(userId, claims.sid, now)
     if (account === undefined) throw invalidToken()
     request.account = account
     request.sessionId = claims.sid

@@ -55,7 +55,6 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
     // Reject requests whose JSON carries __proto__ / constructor.prototype instead of parsing them.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    ajv: { customOptions: { coerceTypes: false } },
     routerOptions: { ignoreTrailingSlash: true }
   }).withTypeProvider<TypeBoxTypeProvider>()
 

@@ -4,17 +4,17 @@ import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { ConfigError, parseConfig, type Config } from './config.js'
-import { dataDirectory, openDatabase } from './db/open.js'
+import { dataDirectory } from './db/open.js'
 import { driverError } from './db/faults.js'
-import { users } from './db/schema.js'
-import { Problem } from './errors.js'
+import { DomainError } from './errors.js'
 import { packageVersion as version } from './paths.js'
-import { auditCommand, recordCliEvent } from './cli-audit.js'
+import { auditCommand } from './cli-audit.js'
 import { addKey, KeyFileError, listKeys, retireKey } from './services/keys.js'
-import { createPasswordHasher } from './services/passwords.js'
+import { createServices, type Services } from './services/index.js'
 import { resetTotp } from './services/totp.js'
 import { TotpKeyError } from './services/totp-key.js'
-import { createUsersService, type Role } from './services/users.js'
+import type { Role } from './services/users.js'
+import { openStore, type Store } from './store/index.js'
 
 const HELP = `latchkey ${version} — a self-contained JWT authentication server
 
@@ -71,14 +71,6 @@ async function readPassword (fromStdin: boolean): Promise<string> {
   }
 }
 
-function openUsers (config: Config) {
-  const { db, sqlite } = openDatabase(config.DATABASE_PATH)
-  const hasher = createPasswordHasher({
-    memoryCost: config.ARGON2_MEMORY_COST, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM
-  })
-  return { db, sqlite, service: createUsersService(db, hasher) }
-}
-
 const USER_USAGE = 'usage: latchkey user create|list|set-role|disable|enable|reset-totp …'
 const CREATE_USAGE = 'usage: latchkey user create --username U --email E [--role admin|user] [--password-stdin]'
 
@@ -113,11 +105,11 @@ async function userCommand (args: string[]): Promise<void> {
     throw new UsageError('usage: latchkey user set-role USERNAME admin|user')
   }
   const config = loadConfig()
-  const { db, sqlite, service } = openUsers(config)
-  try {
-    const find = (name: string | undefined) => {
+  await withServices(config, async (store, services) => {
+    const service = services.users
+    const find = async (name: string | undefined) => {
       if (!name) throw new UsageError(`usage: latchkey user ${action} USERNAME`)
-      const user = service.findByLogin(name)
+      const user = await service.findByLogin(name)
       if (user === undefined) throw new UsageError(`no user named ${name}`)
       return user
     }
@@ -125,8 +117,8 @@ async function userCommand (args: string[]): Promise<void> {
       case 'create': {
         const username = values.username!
         const email = values.email!
-        if (service.findByLogin(username) !== undefined) throw new UsageError(`user ${username} already exists`)
-        if (service.findByLogin(email) !== undefined) throw new UsageError(`a user with email ${email.toLowerCase()} already exists`)
+        if (await service.findByLogin(username) !== undefined) throw new UsageError(`user ${username} already exists`)
+        if (await service.findByLogin(email) !== undefined) throw new UsageError(`a user with email ${email.toLowerCase()} already exists`)
         const password = await readPassword(values['password-stdin'])
         // The operator vouches for the address: CLI-created users start verified (API.md).
         const user = await service.register({ username, email, password, role: values.role as Role, emailVerified: true }, { actorId: null })
@@ -134,43 +126,51 @@ async function userCommand (args: string[]): Promise<void> {
         return
       }
       case 'list': {
-        const rows = db.select().from(users).orderBy(users.id).all()
+        const rows = await store.allUsers()
         console.log(['id', 'username', 'email', 'role', 'disabled'].join('\t'))
         for (const u of rows) console.log([u.id, u.username, u.email, u.role, u.disabled ? 'yes' : 'no'].join('\t'))
         return
       }
       case 'set-role': {
         const role = positionals[1] as Role
-        const user = service.adminUpdate(find(positionals[0]).id, { role }, { actorId: null })
+        const user = await service.setRoleOrDisabled((await find(positionals[0])).id, { role }, { actorId: null })
         console.log(`${user!.username} is now ${role}.`)
         return
       }
       case 'reset-totp': {
         if (!values.username) throw new UsageError('usage: latchkey user reset-totp --username U')
-        const user = find(values.username)
-        resetTotp(db, user.id, { actorId: null })
+        const user = await find(values.username)
+        await resetTotp(store, user.id, { actorId: null }, services.audit)
         console.log(`${user.username}'s TOTP is off${user.totpEnabled ? '' : ' (it was not on)'}: they sign in with their password alone.`)
         return
       }
       default: {
         // disable | enable
-        const user = service.adminUpdate(find(positionals[0]).id, { disabled: action === 'disable' }, { actorId: null })
+        const user = await service.setRoleOrDisabled((await find(positionals[0])).id, { disabled: action === 'disable' }, { actorId: null })
         console.log(`${user!.username} is ${action}d${action === 'disable' ? '; their sessions have ended' : ''}.`)
       }
     }
+  })
+}
+
+/** The store and the services, as the server builds them, for one command; the store is closed after. */
+async function withServices<T> (config: Config, fn: (store: Store, services: Services) => Promise<T>): Promise<T> {
+  const store = await openStore(config)
+  try {
+    return await fn(store, createServices(store, config))
   } finally {
-    sqlite.close()
+    await store.close()
   }
 }
 
-function keysCommand (args: string[]): void {
+async function keysCommand (args: string[]): Promise<void> {
   const [action, kid] = args
   const config = loadConfig()
   const dir = dataDirectory(config.DATABASE_PATH)
   switch (action) {
     case 'rotate': {
       const key = addKey(dir)
-      recordCliEvent(config, { type: 'keys.rotated', detail: { kid: key.kid } })
+      await withServices(config, async (_store, { audit }) => await audit.record({ type: 'keys.rotated', actorId: null, detail: { kid: key.kid } }))
       console.log(`Added key ${key.kid}. Running servers sign with it from their next start; older keys keep verifying.`)
       return
     }
@@ -211,16 +211,16 @@ async function main (argv: string[]): Promise<void> {
     }
     case 'migrate': {
       const config = loadConfig()
-      openDatabase(config.DATABASE_PATH).sqlite.close()
+      await (await openStore(config)).close()
       console.log(`Migrations applied to ${config.DATABASE_PATH}.`)
       return
     }
     case 'user': return await userCommand(rest)
-    case 'keys': return keysCommand(rest)
+    case 'keys': return await keysCommand(rest)
     case 'audit': return auditCommand(rest, loadConfig, (message) => new UsageError(message))
     case 'import': {
       const { importCommand } = await import('./import/command.js')
-      process.exitCode = importCommand(rest, loadConfig)
+      process.exitCode = await importCommand(rest, loadConfig)
       return
     }
     default:
@@ -234,8 +234,8 @@ function explain (err: unknown): string | undefined {
   if (err instanceof UsageError) return err.message
   if (err instanceof KeyFileError) return err.message
   if (err instanceof TotpKeyError) return err.message
-  if (err instanceof Problem) {
-    return err.errors?.length ? err.errors.map((e) => `${e.field.slice(1)} ${e.message}`).join('; ') : err.detail
+  if (err instanceof DomainError) {
+    return err.errors?.length ? err.errors.map((e) => `${e.field.slice(1)} ${e.message}`).join('; ') : err.message
   }
   const e = err as NodeJS.ErrnoException & { address?: string, port?: number }
   if (e.code === 'EADDRINUSE') return `port ${e.port ?? ''} is already in use: stop the other server or set PORT`

@@ -16,7 +16,7 @@ export async function startServer (config: Config, out: (line: string) => void =
   const url = address.replace('[::1]', 'localhost')
   out(`Latchkey is serving on ${url}  (API docs: ${url}/docs)`)
   out(`Data directory: ${resolve(dataDirectory(config.DATABASE_PATH))}  (signing: ${app.signingAlgorithm})`)
-  if (app.users.countActiveAdmins() === 0) {
+  if (await app.users.countActiveAdmins() === 0) {
     out('No admin account yet. Create one with:')
     out('  npx latchkey user create --username admin --email admin@example.com --role admin')
   }

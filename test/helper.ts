@@ -65,7 +65,7 @@ export async function login (app: App, username: string, password = PASSWORD, he
 /** Register and log in a user; with role admin the role is set in the database (as the CLI does). */
 export async function signUp (app: App, opts: { role?: 'admin' | 'user' } & Partial<{ username: string, email: string, password: string }> = {}) {
   const user = await register(app, newUser(opts))
-  if (opts.role === 'admin') app.users.adminUpdate(user.id, { role: 'admin' })
+  if (opts.role === 'admin') await app.users.setRoleOrDisabled(user.id, { role: 'admin' })
   const tokens = await login(app, user.username, user.password)
   return { ...user, tokens, auth: { authorization: `Bearer ${tokens.access_token}` } }
 }

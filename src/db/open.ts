@@ -36,14 +36,14 @@ export function ensureDirectory (dir: string): void {
   mkdirSync(dir)
 }
 
-export function openDatabase (databasePath: string, { migrations = true } = {}): OpenedDatabase {
+export function openDatabase (databasePath: string): OpenedDatabase {
   const dir = dataDirectory(databasePath)
   ensureDirectory(dir)
   // Switching a new file to WAL and migrating it must not race another process starting on it.
-  return databasePath === ':memory:' ? open(databasePath, migrations) : withStartupLock(dir, () => open(databasePath, migrations))
+  return databasePath === ':memory:' ? open(databasePath) : withStartupLock(dir, () => open(databasePath))
 }
 
-function open (databasePath: string, migrations: boolean): OpenedDatabase {
+function open (databasePath: string): OpenedDatabase {
   const sqlite = new Database(databasePath)
   try {
     // Before anything else: another connection may hold the write lock for a moment.
@@ -55,7 +55,7 @@ function open (databasePath: string, migrations: boolean): OpenedDatabase {
     sqlite.pragma('synchronous = NORMAL')
     sqlite.pragma('foreign_keys = ON')
     const db = drizzle({ client: sqlite, schema })
-    if (migrations) migrate(db, { migrationsFolder: migrationsFolders.sqlite })
+    migrate(db, { migrationsFolder: migrationsFolders.sqlite })
     return { sqlite, db }
   } catch (err) {
     sqlite.close()

@@ -36,7 +36,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: ListUsersQuery,
       response: { 200: Page(UserResponse, 'A page of users, by id ascending'), ...problems(401, 403, 422) }
     }
-  }, async (request) => app.users.list({ limit: request.query.limit ?? 20, cursor: request.query.cursor, q: request.query.q }))
+  }, async (request) => await app.users.list({ limit: request.query.limit ?? 20, cursor: request.query.cursor, q: request.query.q }))
 
   app.get('/users/:id', {
     schema: {
@@ -47,7 +47,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: UserResponse, ...problems(401, 403, 404) }
     }
   }, async (request) => {
-    const user = app.users.findById(request.params.id)
+    const user = await app.users.findById(request.params.id)
     if (user === undefined) throw notFound('User not found')
     return toPublicUser(user)
   })
@@ -63,7 +63,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: UserResponse, ...problems(400, 401, 403, 404, 409, 413, 415, 422) }
     }
   }, async (request) => {
-    const user = app.users.adminUpdate(request.params.id, request.body, request.auditContext)
+    const user = await app.users.setRoleOrDisabled(request.params.id, request.body, request.auditContext)
     if (user === undefined) throw notFound('User not found')
     return toPublicUser(user)
   })
@@ -78,8 +78,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: NoContent, ...problems(401, 403, 404, 409) }
     }
   }, async (request, reply) => {
-    if (app.users.findById(request.params.id) === undefined) throw notFound('User not found')
-    app.users.remove(request.params.id, request.auditContext)
+    if (await app.users.findById(request.params.id) === undefined) throw notFound('User not found')
+    await app.users.remove(request.params.id, request.auditContext)
     return reply.code(204).send(null)
   })
 
@@ -92,7 +92,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       security: bearer,
       response: { 200: StatsResponse, ...problems(401, 403) }
     }
-  }, async () => app.users.stats())
+  }, async () => await app.users.stats())
 }
 
 export default routes

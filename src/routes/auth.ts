@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import type { UserRow } from '../db/schema.js'
 import { notAuthenticated, OAuthError, Problem, unprocessable } from '../errors.js'
 import type { AuditContext } from '../services/audit.js'
-import { LoginThrottle, ThrottledAttempt } from '../services/login-throttle.js'
+import { ThrottledAttempt, type Throttle } from '../services/login-throttle.js'
 import { toPublicUser } from '../services/users.js'
 import {
   bearer, Email, NewPassword, NoContent, oauthErrors, problems, TokenResponse, Username, UserResponse
@@ -60,10 +60,9 @@ const REFRESH_COOKIE_MISSING = 'mode=cookie needs the latchkey_refresh cookie (o
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app
-  const throttle = new LoginThrottle(config.LOGIN_THROTTLE_AFTER)
   // Wrong one-time codes also count per account (by id, in a map of its own, so no typed name can collide
   // with it): `alice` and `alice@example.com` share that count (API.md, TOTP).
-  const accountThrottle = new LoginThrottle(config.LOGIN_THROTTLE_AFTER)
+  const { byName: throttle, byAccount: accountThrottle } = app.loginThrottle
   const rateLimit = app.authRateLimit
 
   app.addHook('onRoute', (route) => { route.bodyLimit ??= AUTH_BODY_LIMIT })
@@ -101,8 +100,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   if (config.TUTORIAL_ROUTES) app.post('/users/signup', signupOptions(app, rateLimit, registerResponses), registerUser as RouteHandlerMethod)
 
   /** Rotate a refresh token (both refresh routes), counted by outcome. */
-  function refresh (token: string, ctx: AuditContext) {
-    const outcome = app.sessions.refresh(token, ctx)
+  async function refresh (token: string, ctx: AuditContext) {
+    const outcome = await app.sessions.refresh(token, ctx)
     app.metrics.refreshes.inc({ outcome: outcome.ok ? 'success' : outcome.reason })
     return outcome
   }
@@ -111,13 +110,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
    * The per-account throttle engaged: an audit event (and, through it, a warn log line) with the account's
    * id when the name is one — an unknown name is not recorded, only the address.
    */
-  function recordThrottled (userId: number | null, ctx: AuditContext) {
-    app.audit.record({ type: 'login.throttled', userId, actorId: null, ip: ctx.ip, userAgent: ctx.userAgent, detail: { after_failures: config.LOGIN_THROTTLE_AFTER } })
+  async function recordThrottled (userId: number | null, ctx: AuditContext) {
+    await app.audit.record({ type: 'login.throttled', userId, actorId: null, ip: ctx.ip, userAgent: ctx.userAgent, detail: { after_failures: config.LOGIN_THROTTLE_AFTER } })
   }
 
   /** Admit one password-grant attempt for `key`, or answer 429 slow_down while the throttle makes it wait. */
-  function admit (which: LoginThrottle, key: string): ThrottledAttempt {
-    const wait = which.retryAfter(key)
+  async function admit (which: Throttle, key: string): Promise<ThrottledAttempt> {
+    const wait = await which.retryAfter(key)
     if (wait > 0) {
       app.metrics.passwordGrants.inc({ outcome: 'throttled' })
       app.metrics.throttleRejections.inc({ throttle: 'login' })
@@ -128,37 +127,37 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   /** The password grant: the password first, then (for TOTP users) the code; both count toward the throttle. */
   async function passwordGrant (request: FastifyRequest, login: string, password: string, code: string | undefined) {
-    const byName = admit(throttle, login)
+    const byName = await admit(throttle, login)
     try {
       const user = await app.users.verifyLogin(login, password, request.auditContext)
       if (user === undefined) {
         app.metrics.passwordGrants.inc({ outcome: 'failure' })
-        if (byName.failure()) recordThrottled(app.users.findByLogin(login)?.id ?? null, request.auditContext)
+        if (await byName.failure()) await recordThrottled((await app.users.findByLogin(login))?.id ?? null, request.auditContext)
         // No WWW-Authenticate: that is a resource server's challenge (RFC 6750), which strict OAuth
         // clients would report instead of this invalid_grant (API.md, v2).
         throw new OAuthError(401, 'invalid_grant', INVALID_LOGIN)
       }
       // Checked only now that the password is right, like the code itself.
-      const byAccount = admit(accountThrottle, String(user.id))
+      const byAccount = await admit(accountThrottle, String(user.id))
       try {
-        const refusal = app.totp.checkLoginCode(user, code)
+        const refusal = await app.totp.checkLoginCode(user, code)
         if (refusal !== undefined) {
           app.metrics.passwordGrants.inc({ outcome: 'mfa_refused' })
-          const nameEngaged = byName.failure()
-          const accountEngaged = byAccount.failure()
-          if (nameEngaged || accountEngaged) recordThrottled(user.id, request.auditContext)
+          const nameEngaged = await byName.failure()
+          const accountEngaged = await byAccount.failure()
+          if (nameEngaged || accountEngaged) await recordThrottled(user.id, request.auditContext)
           throw refusal
         }
-        byName.success()
-        byAccount.success()
+        await byName.success()
+        await byAccount.success()
       } finally {
-        byAccount.release()
+        await byAccount.release()
       }
       app.metrics.passwordGrants.inc({ outcome: 'success' })
       return user
     } finally {
       // A throw before any verdict (EmailNotVerified, a storage 503) must not leave the attempt in flight.
-      byName.release()
+      await byName.release()
     }
   }
 
@@ -180,13 +179,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           throw new OAuthError(400, 'invalid_request', 'The password grant requires username and password')
         }
         const user = await passwordGrant(request, body.username, body.password, body.totp)
-        const { sessionId, refreshToken } = app.sessions.create(user.id, request.auditContext)
+        const { sessionId, refreshToken } = await app.sessions.create(user.id, request.auditContext)
         return sendTokens(reply, user, sessionId, refreshToken, cookieMode)
       }
       if (grant === 'refresh_token') {
         const token = body.refresh_token || (cookieMode ? app.refreshCookie.read(request) : undefined)
         if (!token) throw new OAuthError(400, 'invalid_request', cookieMode ? REFRESH_COOKIE_MISSING : 'The refresh_token grant requires refresh_token')
-        const outcome = refresh(token, request.auditContext)
+        const outcome = await refresh(token, request.auditContext)
         if (!outcome.ok) throw new OAuthError(401, 'invalid_grant', 'The refresh token is invalid, expired or revoked')
         return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken, cookieMode)
       }
@@ -226,15 +225,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const token = request.body?.token
       if (!token) throw new OAuthError(400, 'invalid_request', 'token is required')
       // The hint only orders the checks; both kinds are tried (RFC 7009 §2.1).
-      const session = app.sessions.sessionOfToken(token)
+      const session = await app.sessions.sessionOfToken(token)
       if (session !== undefined) {
-        app.sessions.end(session.id, 'revoked', request.auditContext)
+        await app.sessions.end(session.id, 'revoked', request.auditContext)
       } else {
+        let sid: number | undefined
         try {
-          app.sessions.end(app.verifyAccessToken(token).sid, 'revoked', request.auditContext)
+          sid = app.verifyAccessToken(token).sid
         } catch {
           // Not a token we issued, or already invalid: nothing to revoke.
         }
+        if (sid !== undefined) await app.sessions.end(sid, 'revoked', request.auditContext)
       }
       return noStore(reply).send({})
     })
@@ -258,7 +259,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (!cookieMode) throw unprocessable([{ field: '/refresh_token', message: 'is required' }])
       throw new Problem(400, REFRESH_COOKIE_MISSING)
     }
-    const outcome = refresh(token, request.auditContext)
+    const outcome = await refresh(token, request.auditContext)
     if (!outcome.ok) throw new Problem(401, 'The refresh token is invalid, expired or revoked')
     return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken, cookieMode)
   })
@@ -285,15 +286,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     if (body.all === true || (body.refresh_token === undefined && hasBearer && !cookieMode)) {
       if (!hasBearer) throw notAuthenticated()
       await app.authenticate(request, reply)
-      if (body.all === true) app.sessions.endAll(request.account.id, 'logout_all', request.auditContext)
-      else app.sessions.end(request.sessionId, 'logout', request.auditContext)
+      if (body.all === true) await app.sessions.endAll(request.account.id, 'logout_all', request.auditContext)
+      else await app.sessions.end(request.sessionId, 'logout', request.auditContext)
     } else {
       // An empty body without a bearer is a cookie logout when the request carries the cookie.
       const cookie = body.refresh_token === undefined ? app.refreshCookie.read(request) : undefined
       const token = body.refresh_token ?? cookie
       if (token === undefined && !cookieMode) throw unprocessable([{ field: '/refresh_token', message: 'is required' }])
-      const session = token === undefined ? undefined : app.sessions.sessionOfToken(token)
-      if (session !== undefined) app.sessions.end(session.id, 'logout', request.auditContext)
+      const session = token === undefined ? undefined : await app.sessions.sessionOfToken(token)
+      if (session !== undefined) await app.sessions.end(session.id, 'logout', request.auditContext)
       cookieMode ||= cookie !== undefined
     }
     if (cookieMode) app.refreshCookie.clear(reply)

@@ -28,11 +28,6 @@ const UpdateTaskBody = Type.Object({
   done: Type.Optional(Type.Boolean())
 })
 
-// TaskResponse is used inline, not through app.addSchema: a schema added in this encapsulated context
-// makes Fastify rebuild the context's validator from its default factory, dropping the strict/coercing
-// compilers set in plugins/validation.ts (so `/tasks/1` failed params coercion and answered 404).
-const TaskRef = TaskResponse
-
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate)
 
@@ -42,9 +37,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List my tasks',
       security: bearer,
       querystring: Type.Object({ limit: Type.Optional(Limit), cursor: Type.Optional(Cursor) }),
-      response: { 200: Page(TaskRef, 'A page of tasks, by id ascending'), ...problems(401, 422) }
+      response: { 200: Page(TaskResponse, 'A page of tasks, by id ascending'), ...problems(401, 422) }
     }
-  }, async (request) => app.tasks.list(request.account.id, { limit: request.query.limit ?? 20, cursor: request.query.cursor }))
+  }, async (request) => await app.tasks.list(request.account.id, { limit: request.query.limit ?? 20, cursor: request.query.cursor }))
 
   app.post('/tasks', {
     schema: {
@@ -52,10 +47,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Create a task',
       security: bearer,
       body: CreateTaskBody,
-      response: { 201: TaskRef, ...problems(400, 401, 413, 415, 422) }
+      response: { 201: TaskResponse, ...problems(400, 401, 413, 415, 422) }
     }
   }, async (request, reply) => {
-    const task = app.tasks.create(request.account.id, request.body)
+    const task = await app.tasks.create(request.account.id, request.body)
     return reply.code(201).header('location', `/tasks/${task.id}`).send(task)
   })
 
@@ -65,9 +60,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Get a task',
       security: bearer,
       params: IdParams,
-      response: { 200: TaskRef, ...problems(401, 404) }
+      response: { 200: TaskResponse, ...problems(401, 404) }
     }
-  }, async (request) => app.tasks.get(request.account.id, request.params.id) ?? Promise.reject(notFound('Task not found')))
+  }, async (request) => await app.tasks.get(request.account.id, request.params.id) ?? Promise.reject(notFound('Task not found')))
 
   app.patch('/tasks/:id', {
     schema: {
@@ -76,9 +71,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       security: bearer,
       params: IdParams,
       body: UpdateTaskBody,
-      response: { 200: TaskRef, ...problems(400, 401, 404, 413, 415, 422) }
+      response: { 200: TaskResponse, ...problems(400, 401, 404, 413, 415, 422) }
     }
-  }, async (request) => app.tasks.update(request.account.id, request.params.id, request.body) ?? Promise.reject(notFound('Task not found')))
+  }, async (request) => await app.tasks.update(request.account.id, request.params.id, request.body) ?? Promise.reject(notFound('Task not found')))
 
   app.delete('/tasks/:id', {
     schema: {
@@ -89,7 +84,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: NoContent, ...problems(401, 404) }
     }
   }, async (request, reply) => {
-    if (!app.tasks.remove(request.account.id, request.params.id)) throw notFound('Task not found')
+    if (!await app.tasks.remove(request.account.id, request.params.id)) throw notFound('Task not found')
     return reply.code(204).send(null)
   })
 }

@@ -7,7 +7,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
 import { bearer, Email, NewPassword, problems, Username } from '../schemas/common.js'
-import { deriveUsername } from '../services/usernames.js'
+import { deriveUsernameAsync } from '../services/usernames.js'
 
 export const TUTORIAL_TAG = 'fastapi-tutorials'
 
@@ -43,7 +43,7 @@ export function signupOptions (app: FastifyInstance, rateLimit: FastifyInstance[
     preHandler: async (request: FastifyRequest) => {
       const body = request.body as Static<typeof SignupBody>
       // findByLogin compares usernames ignoring case; a candidate never contains "@", so never matches an email.
-      body.username ??= deriveUsername(body.email.toLowerCase(), (name) => app.users.findByLogin(name) !== undefined)
+      body.username ??= await deriveUsernameAsync(body.email.toLowerCase(), async (name) => await app.users.findByLogin(name) !== undefined)
     },
     schema: {
       tags: [TUTORIAL_TAG],
@@ -89,7 +89,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       security: bearer,
       response: { 200: Dashboard, ...problems(401, 403) }
     }
-  }, async () => ({ message: 'Welcome to the admin dashboard' as const, ...app.users.stats() }))
+  }, async () => ({ message: 'Welcome to the admin dashboard' as const, ...await app.users.stats() }))
 }
 
 export default routes

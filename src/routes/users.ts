@@ -1,9 +1,8 @@
 // /users/me: the signed-in user's profile, password, account deletion and sessions.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { notFound, Problem } from '../errors.js'
+import { notFound, Problem, WrongPassword } from '../errors.js'
 import { AnyPassword, bearer, Email, IdParams, NewPassword, NoContent, problems, Username, UserResponse } from '../schemas/common.js'
-import { LoginThrottle } from '../services/login-throttle.js'
 import { toPublicUser } from '../services/users.js'
 import { totpSelfRoutes } from './totp.js'
 
@@ -33,23 +32,23 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   // A stolen access token must not become a fast password oracle: the routes that check the current
   // password share the login throttle's rules (per account) and the per-IP limit of the auth routes.
-  const throttle = new LoginThrottle(app.config.LOGIN_THROTTLE_AFTER)
+  const throttle = app.loginThrottle.passwordCheck
   const rateLimit = app.authRateLimit
   async function throttled<T> (userId: number, check: () => Promise<T>): Promise<T> {
     const key = `user:${userId}`
-    const wait = throttle.retryAfter(key)
+    const wait = await throttle.retryAfter(key)
     if (wait > 0) {
       app.metrics.throttleRejections.inc({ throttle: 'password_check' })
       throw new Problem(429, `Too many wrong passwords: retry in ${wait} s`, { 'retry-after': String(wait) })
     }
     try {
       const result = await check()
-      throttle.success(key)
+      await throttle.success(key)
       return result
     } catch (err) {
-      if (err instanceof Problem && err.statusCode === 403) {
-        if (throttle.failure(key)) app.log.warn({ audit: { user_id: userId } }, 'Password-check throttle engaged after repeated wrong passwords')
-      } else throttle.success(key)
+      if (err instanceof WrongPassword || (err instanceof Problem && err.statusCode === 403)) {
+        if (await throttle.failure(key)) app.log.warn({ audit: { user_id: userId } }, 'Password-check throttle engaged after repeated wrong passwords')
+      } else await throttle.success(key)
       throw err
     }
   }
@@ -76,7 +75,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: UserResponse, ...problems(400, 401, 409, 413, 415, 422) }
     }
   }, async (request) => {
-    const updated = app.users.update(request.account, request.body, request.auditContext)
+    const updated = await app.users.updateProfile(request.account, request.body, request.auditContext)
     if (updated.email !== request.account.email) app.recovery.sendVerification(updated, request.auditContext)
     return toPublicUser(updated)
   })
@@ -111,7 +110,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     await throttled(request.account.id, async () => {
       if (!await app.users.checkPassword(request.account, request.body.password)) throw new Problem(403, 'Password is incorrect')
     })
-    app.users.remove(request.account.id, request.auditContext)
+    await app.users.remove(request.account.id, request.auditContext)
     return reply.code(204).send(null)
   })
 
@@ -122,7 +121,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       security: bearer,
       response: { 200: Type.Array(SessionResponse, { description: 'Active sessions, oldest first' }), ...problems(401) }
     }
-  }, async (request) => app.sessions.listActive(request.account.id, request.sessionId))
+  }, async (request) => await app.sessions.listActive(request.account.id, request.sessionId))
 
   app.delete('/users/me/sessions/:id', {
     schema: {
@@ -133,9 +132,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: NoContent, ...problems(401, 404) }
     }
   }, async (request, reply) => {
-    const active = app.sessions.listActive(request.account.id, request.sessionId).some((s) => s.id === request.params.id)
+    const active = (await app.sessions.listActive(request.account.id, request.sessionId)).some((s) => s.id === request.params.id)
     if (!active) throw notFound('Session not found')
-    app.sessions.endForUser(request.account.id, request.params.id, 'logout', request.auditContext)
+    await app.sessions.endForUser(request.account.id, request.params.id, 'logout', request.auditContext)
     return reply.code(204).send(null)
   })
 }

@@ -25,7 +25,33 @@ interface Entry {
   inFlight: number[]
 }
 
-export class LoginThrottle {
+type Awaitable<T> = T | Promise<T>
+
+/**
+ * What the routes need of a throttle, awaited: the in-memory LoginThrottle answers at once, a shared
+ * (database-backed) one with promises of the same names.
+ */
+export interface Throttle {
+  readonly enabled: boolean
+  retryAfter (key: string): Awaitable<number>
+  failure (key: string): Awaitable<boolean>
+  success (key: string): Awaitable<void>
+  release (key: string): Awaitable<void>
+}
+
+/**
+ * The three throttles, each in a map of its own so no typed name can collide with an account's key: login
+ * names (password grant), accounts by id (wrong one-time codes: `alice` and `alice@example.com` share
+ * that count), and password checks of signed-in users (`user:<id>`: a stolen access token must not become
+ * a fast password oracle).
+ */
+export interface LoginThrottles { byName: Throttle, byAccount: Throttle, passwordCheck: Throttle }
+
+export function createLoginThrottles (after: number): LoginThrottles {
+  return { byName: new LoginThrottle(after), byAccount: new LoginThrottle(after), passwordCheck: new LoginThrottle(after) }
+}
+
+export class LoginThrottle implements Throttle {
   private readonly entries = new Map<string, Entry>()
 
   /** `after`: failures before delays begin; 0 disables the throttle. */
@@ -95,22 +121,22 @@ export class LoginThrottle {
 export class ThrottledAttempt {
   private settled = false
 
-  constructor (private readonly throttle: LoginThrottle, private readonly login: string) {}
+  constructor (private readonly throttle: Throttle, private readonly login: string) {}
 
-  /** As LoginThrottle.failure: true when the throttle (re)engages. */
-  failure (): boolean {
+  /** As Throttle.failure: true when the throttle (re)engages. */
+  failure (): Awaitable<boolean> {
     this.settled = true
     return this.throttle.failure(this.login)
   }
 
-  success (): void {
+  success (): Awaitable<void> {
     this.settled = true
-    this.throttle.success(this.login)
+    return this.throttle.success(this.login)
   }
 
-  release (): void {
+  release (): Awaitable<void> {
     if (this.settled) return
     this.settled = true
-    this.throttle.release(this.login)
+    return this.throttle.release(this.login)
   }
 }

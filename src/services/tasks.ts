@@ -1,8 +1,7 @@
 // Tasks: a per-user to-do list; every query is scoped to the owner, so another user's task is absent.
-import { and, asc, eq, gt } from 'drizzle-orm'
-import type { Db } from '../db/open.js'
-import { tasks, type TaskRow } from '../db/schema.js'
-import { decodeCursor, pageOf, type Page } from './users.js'
+import type { TaskRow } from '../db/schema.js'
+import type { Store, TaskChanges as StoredChanges } from '../store/index.js'
+import { decodeCursor, pageOf, type Page } from './pages.js'
 
 export interface PublicTask {
   id: number
@@ -24,46 +23,40 @@ export const toPublicTask = (row: TaskRow): PublicTask => ({
 
 export interface TaskChanges { title?: string, description?: string | null, done?: boolean }
 
-export function createTasksService (db: Db) {
-  const owned = (userId: number, id: number) => and(eq(tasks.userId, userId), eq(tasks.id, id))
+export function createTasksService (store: Store) {
   return {
-    list (userId: number, { limit, cursor }: { limit: number, cursor?: string }): Page<PublicTask> {
-      const rows = db.select().from(tasks)
-        .where(and(eq(tasks.userId, userId), gt(tasks.id, decodeCursor(cursor))))
-        .orderBy(asc(tasks.id)).limit(limit + 1).all()
-      const page = pageOf(rows, limit)
+    async list (userId: number, { limit, cursor }: { limit: number, cursor?: string }): Promise<Page<PublicTask>> {
+      const page = pageOf(await store.listTasks(userId, decodeCursor(cursor), limit + 1), limit)
       return { items: page.items.map(toPublicTask), next_cursor: page.next_cursor }
     },
 
-    create (userId: number, input: { title: string, description?: string | null, done?: boolean }): PublicTask {
+    async create (userId: number, input: { title: string, description?: string | null, done?: boolean }): Promise<PublicTask> {
       const now = new Date()
-      // .all(), never .get(), on a write: see eslint.config.js (a COMMIT failure is lost by get()).
-      const [row] = db.insert(tasks).values({
+      return toPublicTask(await store.insertTask({
         userId,
         title: input.title,
         description: input.description ?? null,
         done: input.done ?? false,
         createdAt: now,
         updatedAt: now
-      }).returning().all()
-      return toPublicTask(row)
+      }))
     },
 
-    get (userId: number, id: number): PublicTask | undefined {
-      const row = db.select().from(tasks).where(owned(userId, id)).get()
+    async get (userId: number, id: number): Promise<PublicTask | undefined> {
+      const row = await store.task(userId, id)
       return row && toPublicTask(row)
     },
 
-    update (userId: number, id: number, changes: TaskChanges): PublicTask | undefined {
-      const set: Partial<TaskRow> = { updatedAt: new Date() }
+    async update (userId: number, id: number, changes: TaskChanges): Promise<PublicTask | undefined> {
+      const set: StoredChanges = { updatedAt: new Date() }
       if (changes.title !== undefined) set.title = changes.title
       if (changes.description !== undefined) set.description = changes.description
       if (changes.done !== undefined) set.done = changes.done
-      const [row] = db.update(tasks).set(set).where(owned(userId, id)).returning().all()
+      const row = await store.updateTask(userId, id, set)
       return row && toPublicTask(row)
     },
 
-    remove: (userId: number, id: number): boolean => db.delete(tasks).where(owned(userId, id)).run().changes > 0
+    remove: async (userId: number, id: number): Promise<boolean> => await store.deleteTask(userId, id)
   }
 }
 

@@ -12,16 +12,26 @@ export function usernameBase (email: string): string {
   return cleaned.slice(0, MAX).padEnd(MIN, '_')
 }
 
-/**
- * The first free candidate: the base, then `base-2`, `base-3`, … with the base cut so the whole stays ≤ 32.
- * `isTaken` compares ignoring case; the unique index stays the real guard against a race.
- */
-export function deriveUsername (email: string, isTaken: (username: string) => boolean): string {
+/** The candidates in order: the base, then `base-2`, `base-3`, … with the base cut so the whole stays ≤ 32. */
+function * candidates (email: string): Generator<string, never> {
   const base = usernameBase(email)
-  if (!isTaken(base)) return base
+  yield base
   for (let n = 2; ; n++) {
     const suffix = `-${n}`
-    const candidate = base.slice(0, MAX - suffix.length) + suffix
-    if (!isTaken(candidate)) return candidate
+    yield base.slice(0, MAX - suffix.length) + suffix
   }
+}
+
+/**
+ * The first free candidate. `isTaken` compares ignoring case; the unique index stays the real guard against a race.
+ */
+export function deriveUsername (email: string, isTaken: (username: string) => boolean): string {
+  for (const candidate of candidates(email)) if (!isTaken(candidate)) return candidate
+  throw new Error('unreachable: the candidates never end')
+}
+
+/** deriveUsername over an asynchronous lookup (the store). */
+export async function deriveUsernameAsync (email: string, isTaken: (username: string) => Promise<boolean>): Promise<string> {
+  for (const candidate of candidates(email)) if (!await isTaken(candidate)) return candidate
+  throw new Error('unreachable: the candidates never end')
 }

@@ -22,7 +22,7 @@ t.test('auth plugin on a bare Fastify: sign, authenticate, requireAdmin', async 
   await app.ready()
 
   const user = await app.users.register({ username: 'plugin_user', email: 'p@example.com', password: 'a long enough passphrase' })
-  const { sessionId } = app.sessions.create(user.id, {})
+  const { sessionId } = await app.sessions.create(user.id, {})
   const token = app.signAccessToken(user, sessionId)
   const claims = app.verifyAccessToken(token)
   t.equal(claims.sub, String(user.id))
@@ -34,7 +34,7 @@ t.test('auth plugin on a bare Fastify: sign, authenticate, requireAdmin', async 
   t.equal(forbidden.statusCode, 403)
   t.equal(forbidden.json().detail, 'Admin access required')
 
-  app.users.adminUpdate(user.id, { role: 'admin' })
+  await app.users.setRoleOrDisabled(user.id, { role: 'admin' })
   const allowed = await app.inject({ url: '/admin', headers: { authorization: `Bearer ${token}` } })
   t.equal(allowed.statusCode, 200, 'the role is read from the database row, not the token')
 

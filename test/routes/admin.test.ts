@@ -56,7 +56,7 @@ t.test('access control', async (t) => {
     const bad = await app.inject({ ...route, headers: { authorization: 'Bearer not.a.token' } })
     t.equal(bad.statusCode, 401, `bad token: ${name}`)
   }
-  t.equal(app.users.findById(admin.id)?.role, 'admin', 'the refused PATCH/DELETE changed nothing')
+  t.equal((await app.users.findById(admin.id))?.role, 'admin', 'the refused PATCH/DELETE changed nothing')
 })
 
 t.test('GET /users: pagination, limits, cursors, search', async (t) => {
@@ -188,7 +188,7 @@ t.test('PATCH /users/{id}', async (t) => {
       t.equal(res.statusCode, 422, JSON.stringify(payload))
       t.ok(res.json<ProblemBody>().errors?.some((e) => e.field === field), `error on ${field}`)
     }
-    t.match(app.users.findById(user.id), { role: 'user', disabled: false }, 'nothing changed')
+    t.match(await app.users.findById(user.id), { role: 'user', disabled: false }, 'nothing changed')
     const ignored = await patch(user.id, { username: 'hijacked', email: 'x@example.com', password: 'whatever123' })
     t.equal(ignored.statusCode, 200, 'unknown fields are ignored')
     t.match(ignored.json(), { username: user.username, email: user.email })
@@ -265,7 +265,7 @@ t.test('last-admin guard', async (t) => {
   }
   const del = await app.inject({ method: 'DELETE', url: `/users/${admin.id}`, headers: admin.auth })
   t.equal(del.statusCode, 409, 'delete the last active admin')
-  t.match(app.users.findById(admin.id), { role: 'admin', disabled: false })
+  t.match(await app.users.findById(admin.id), { role: 'admin', disabled: false })
   t.equal((await app.inject({ url: '/admin/stats', headers: admin.auth })).statusCode, 200, 'still an admin with a working session')
 
   t.test('a disabled admin does not count as an active admin', async (t) => {
@@ -286,7 +286,7 @@ t.test('last-admin guard', async (t) => {
     t.equal((await app.inject({ method: 'PATCH', url: `/users/${user.id}`, headers: second.auth, payload: { role: 'admin' } })).statusCode, 200)
     t.equal((await app.inject({ method: 'DELETE', url: `/users/${second.id}`, headers: second.auth })).statusCode, 204, 'an admin may delete themselves while another remains')
     t.equal((await app.inject({ url: '/users/me', headers: second.auth })).statusCode, 401, 'their token stops working')
-    t.equal(app.users.countActiveAdmins(), 1)
+    t.equal(await app.users.countActiveAdmins(), 1)
   })
 })
 
@@ -301,7 +301,7 @@ t.test('two admins demoting each other concurrently: one succeeds, one 409', asy
     ])
     const codes = results.map((r) => r.statusCode).sort()
     t.same(codes, [200, 409], `round ${round}: exactly one succeeds and one is refused with 409`)
-    t.equal(app.users.countActiveAdmins(), 1, 'one active admin remains')
+    t.equal(await app.users.countActiveAdmins(), 1, 'one active admin remains')
     const stats = await app.inject({ url: '/admin/stats', headers: results[0].statusCode === 200 ? a.auth : b.auth })
     t.equal(stats.json<{ admins: number }>().admins, 1)
   }
@@ -315,7 +315,7 @@ t.test('two admins demoting each other concurrently: one succeeds, one 409', asy
       app.inject({ method: 'DELETE', url: `/users/${a.id}`, headers: b.auth })
     ])
     t.same(results.map((r) => r.statusCode).sort(), [results[0].statusCode === 200 ? 200 : 204, 409].sort(), 'one succeeds (200 or 204), the other is a 409')
-    t.equal(app.users.countActiveAdmins(), 1, 'one active admin remains')
+    t.equal(await app.users.countActiveAdmins(), 1, 'one active admin remains')
   })
 })
 

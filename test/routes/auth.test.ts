@@ -130,7 +130,7 @@ t.test('POST /auth/token (password grant)', async (t) => {
 
   t.test('wrong password, unknown user and disabled user: the same 401 invalid_grant', async (t) => {
     const disabled = await register(app)
-    app.users.adminUpdate(disabled.id, { disabled: true })
+    await app.users.setRoleOrDisabled(disabled.id, { disabled: true })
     const answers = []
     for (const [username, password] of [['alice', 'wrong password!'], ['nobody-here', PASSWORD], [disabled.username, PASSWORD]]) {
       const res = await app.inject({ method: 'POST', url: '/auth/token', ...form({ username, password }) })

@@ -172,8 +172,8 @@ t.test('GET /admin/dashboard: admins only, with the counts of /admin/stats', asy
   t.equal(denied.json().detail, 'Admin access required')
   t.equal((await app.inject({ url: '/admin/dashboard' })).statusCode, 401)
   // The role is read from the database: a demoted admin is refused at once.
-  app.users.adminUpdate(user.id, { role: 'admin' })
-  app.users.adminUpdate(admin.id, { role: 'user' })
+  await app.users.setRoleOrDisabled(user.id, { role: 'admin' })
+  await app.users.setRoleOrDisabled(admin.id, { role: 'user' })
   t.equal((await app.inject({ url: '/admin/dashboard', headers: admin.auth })).statusCode, 403)
   t.equal((await app.inject({ url: '/admin/dashboard', headers: user.auth })).statusCode, 200)
 })

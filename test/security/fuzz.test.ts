@@ -209,7 +209,7 @@ t.test('generated bodies on every JSON and form endpoint', async (t) => {
     await fc.assert(fc.asyncProperty(ids, async (id) => {
       const res = await app.inject({ method: 'PATCH', url: `/tasks/${encodeURIComponent(id)}`, headers: user.auth, payload: { done: true } })
       // Earlier generated POST /tasks bodies may have given the fuzz user more tasks than taskId.
-      const owned = /^[1-9]\d{0,15}$/.test(id) && app.tasks.get(user.id, Number(id)) !== undefined
+      const owned = /^[1-9]\d{0,15}$/.test(id) && await app.tasks.get(user.id, Number(id)) !== undefined
       const problem = checkShape(res, false, owned ? [200] : [404])
       if (problem !== undefined) throw new Error(`PATCH /tasks/${id}: ${problem}`)
     }), { numRuns: RUNS })
