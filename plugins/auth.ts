@@ -7,7 +7,12 @@ import type { FastifyJWTOptions } from '@fastify/jwt'
 import { dataDirectory } from '../src/db/open.js'
 import type { UserRow } from '../src/db/schema.js'
 import { adminRequired, invalidToken, notAuthenticated } from '../src/errors.js'
-import { keysDirectory, loadOrCreateKeys, type SigningKey } from '../src/services/keys.js'
+import { loggable } from '../src/log.js'
+import { createSigner } from 'fast-jwt'
+import { startKeyRefresh } from '../src/services/keys-pg.js'
+import { loadOrCreateSigningKeys } from '../src/services/key-admin.js'
+import { keysDirectory, type SigningKey } from '../src/services/keys.js'
+import type { PostgresStore } from '../src/store/postgres.js'
 
 export interface AccessClaims {
   sub: string
@@ -67,10 +72,24 @@ export default fp(async (app) => {
   }
   const hs256 = config.JWT_SECRET !== undefined
   let created: SigningKey | undefined
-  const keys = hs256 ? [] : loadOrCreateKeys(dataDirectory(config.DATABASE_PATH), (key) => { created = key })
-  if (created !== undefined) await warnIfSessionsOutstanding(created)
-  const byKid = new Map(keys.map((k) => [k.kid, k]))
-  const signing = keys[keys.length - 1]
+  const keys = hs256 ? [] : await loadOrCreateSigningKeys(app.store, config.DATABASE_PATH, (key) => { created = key })
+  if (created !== undefined && app.store.engine === 'sqlite') await warnIfSessionsOutstanding(created)
+  // The key ring: on PostgreSQL it is reloaded every KEY_REFRESH_INTERVAL seconds, so a `latchkey keys rotate`
+  // or `retire` on any machine reaches every instance without a restart (the newest active key signs).
+  let byKid = new Map(keys.map((k) => [k.kid, k]))
+  let signing = keys[keys.length - 1]
+  const jwks = { keys: keys.map((k) => k.publicJwk) }
+  const useKeys = (next: SigningKey[]): void => {
+    if (next.length === 0) return
+    byKid = new Map(next.map((k) => [k.kid, k]))
+    signing = next[next.length - 1]
+    jwks.keys = next.map((k) => k.publicJwk)
+  }
+  if (!hs256 && app.store.engine === 'postgres') {
+    const stop = startKeyRefresh((app.store as PostgresStore).db, config.KEY_REFRESH_INTERVAL, useKeys,
+      (err) => app.log.warn({ err: loggable(err) }, 'signing keys could not be reloaded from PostgreSQL; the last ones stay in use'))
+    app.addHook('onClose', async () => { stop() })
+  }
   // HS256 has no public key to take a thumbprint of; the kid is a digest that does not reveal the secret.
   const kid = hs256
     ? `hs256-${createHash('sha256').update(`latchkey-kid:${config.JWT_SECRET}`).digest('base64url').slice(0, 16)}`
@@ -112,10 +131,23 @@ export default fp(async (app) => {
   })
 
   app.decorate('signingAlgorithm', algorithm)
-  app.decorate('jwks', { keys: keys.map((k) => k.publicJwk) })
+  app.decorate('jwks', jwks)
 
-  app.decorate('signAccessToken', (user: Pick<UserRow, 'id' | 'username' | 'role'>, sessionId: number) =>
-    app.jwt.sign({ sub: String(user.id), username: user.username, role: user.role, sid: sessionId, jti: randomUUID() }))
+  // One fast-jwt signer per key, built once (what @fastify/jwt builds for its configured key), so the key
+  // that signs can change at run time without a signer built per token.
+  const signers = new Map<string, (payload: object) => string>()
+  const signerOf = (key: SigningKey) => {
+    let signer = signers.get(key.kid)
+    if (signer === undefined) {
+      signer = createSigner({ key: key.privatePem, algorithm: 'EdDSA', kid: key.kid, iss: config.JWT_ISSUER, aud: config.JWT_AUDIENCE, expiresIn: config.ACCESS_TOKEN_TTL * 1000 })
+      signers.set(key.kid, signer)
+    }
+    return signer
+  }
+  app.decorate('signAccessToken', (user: Pick<UserRow, 'id' | 'username' | 'role'>, sessionId: number) => {
+    const payload = { sub: String(user.id), username: user.username, role: user.role, sid: sessionId, jti: randomUUID() }
+    return hs256 ? app.jwt.sign(payload) : signerOf(signing)(payload)
+  })
 
   app.decorate('verifyAccessToken', (token: string): AccessClaims => {
     const decoded = app.jwt.decode<{ header: { kid?: string } }>(token, { complete: true })
@@ -167,4 +199,4 @@ export default fp(async (app) => {
   app.decorate('requireAdmin', async (request: FastifyRequest) => {
     if (request.account?.role !== 'admin') throw adminRequired()
   })
-}, { name: 'auth', dependencies: ['config', 'services'] })
+}, { name: 'auth', dependencies: ['config', 'db', 'services'] })

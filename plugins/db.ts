@@ -4,6 +4,7 @@
 import fp from 'fastify-plugin'
 import type Database from 'better-sqlite3'
 import type { Db } from '../src/db/open.js'
+import { loggable } from '../src/log.js'
 import { openStore, type Store } from '../src/store/index.js'
 import type { SqliteStore } from '../src/store/sqlite.js'
 
@@ -16,7 +17,11 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  const store = await openStore(app.config)
+  // An idle pooled connection dying (PostgreSQL restarted, a backend terminated) is replaced by the pool;
+  // requests meanwhile get 503s from the error plugin. Logged, never thrown.
+  const store = await openStore(app.config, {
+    onPoolError: (err) => app.log.warn({ err: loggable(err) }, 'a PostgreSQL connection was lost; the pool reconnects')
+  })
   app.decorate('store', store)
   if (store.engine === 'sqlite') {
     app.decorate('db', (store as SqliteStore).db)

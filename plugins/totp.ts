@@ -4,6 +4,8 @@ import { dataDirectory } from '../src/db/open.js'
 import type { UserRow } from '../src/db/schema.js'
 import { OAuthError } from '../src/errors.js'
 import { assertKeyOpens, createTotpCipher, loadOrCreateTotpKey, totpKeyPath } from '../src/services/totp-key.js'
+import { loadOrCreateDbTotpKey } from '../src/services/keys-pg.js'
+import type { PostgresStore } from '../src/store/postgres.js'
 import { countTotpSecrets, createTotpService, sampleTotpSecret, type TotpService } from '../src/services/totp.js'
 
 export const CODE_REQUIRED = 'A one-time code is required'
@@ -24,8 +26,12 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const dataDir = dataDirectory(app.config.DATABASE_PATH)
   // The key is read before any request, like the signing keys: whether it is needed depends on the database.
-  const cipher = createTotpCipher(loadOrCreateTotpKey(dataDir, await countTotpSecrets(app.store)))
-  assertKeyOpens(cipher, totpKeyPath(dataDir), await sampleTotpSecret(app.store))
+  // On PostgreSQL it lives in the database (server_secrets), shared by every instance.
+  const pg = app.store.engine === 'postgres' ? (app.store as PostgresStore).db : undefined
+  const cipher = createTotpCipher(pg === undefined
+    ? loadOrCreateTotpKey(dataDir, await countTotpSecrets(app.store))
+    : await loadOrCreateDbTotpKey(pg))
+  assertKeyOpens(cipher, pg === undefined ? totpKeyPath(dataDir) : "the TOTP key in PostgreSQL's server_secrets", await sampleTotpSecret(app.store))
   const service = createTotpService(app.store, cipher, { audit: app.audit })
 
   app.decorate('totp', Object.assign(service, {

@@ -4,12 +4,13 @@ import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { ConfigError, parseConfig, type Config } from './config.js'
-import { dataDirectory } from './db/open.js'
 import { driverError } from './db/faults.js'
+import { SchemaTooNewError } from './db/postgres.js'
 import { DomainError } from './errors.js'
 import { packageVersion as version } from './paths.js'
 import { auditCommand } from './cli-audit.js'
-import { addKey, KeyFileError, listKeys, retireKey } from './services/keys.js'
+import { listSigningKeys, retireSigningKey, rotateSigningKey } from './services/key-admin.js'
+import { KeyFileError } from './services/keys.js'
 import { createServices, type Services } from './services/index.js'
 import { resetTotp } from './services/totp.js'
 import { TotpKeyError } from './services/totp-key.js'
@@ -29,6 +30,7 @@ Usage:
   latchkey keys rotate                 add a signing key (used from the next start)
   latchkey keys list
   latchkey keys retire KID             stop accepting tokens signed with KID
+  latchkey db copy --to postgres://…   copy the SQLite database into an empty PostgreSQL one
   latchkey import FILE [--dry-run] [--table T] [--map username=COL,email=COL,…]
                                        bring users (and their password hashes) from a SQLite
                                        database or JSON lines, e.g. a FastAPI tutorial's
@@ -166,32 +168,59 @@ async function withServices<T> (config: Config, fn: (store: Store, services: Ser
 async function keysCommand (args: string[]): Promise<void> {
   const [action, kid] = args
   const config = loadConfig()
-  const dir = dataDirectory(config.DATABASE_PATH)
-  switch (action) {
-    case 'rotate': {
-      const key = addKey(dir)
-      await withServices(config, async (_store, { audit }) => await audit.record({ type: 'keys.rotated', actorId: null, detail: { kid: key.kid } }))
-      console.log(`Added key ${key.kid}. Running servers sign with it from their next start; older keys keep verifying.`)
-      return
-    }
-    case 'list': {
-      const keys = listKeys(dir)
-      keys.forEach((k, i) => console.log(`${k.kid}\t${k.createdAt.toISOString()}\t${i === keys.length - 1 ? 'signing' : 'verify-only'}`))
-      if (keys.length === 0) console.log('No keys yet: they are created on first start.')
-      return
-    }
-    case 'retire': {
-      if (!kid) throw new UsageError('usage: latchkey keys retire KID')
-      try {
-        retireKey(dir, kid)
-      } catch (err) {
-        throw new UsageError((err as Error).message)
+  // On PostgreSQL the keys are the fleet's, in the database: a change reaches every running instance within
+  // KEY_REFRESH_INTERVAL seconds. On SQLite they are files, read at start.
+  const when = config.DATABASE_URL === undefined ? 'from their next start' : `within ${config.KEY_REFRESH_INTERVAL} s (KEY_REFRESH_INTERVAL)`
+  await withServices(config, async (store, { audit }) => {
+    switch (action) {
+      case 'rotate': {
+        const key = await rotateSigningKey(store, config.DATABASE_PATH)
+        await audit.record({ type: 'keys.rotated', actorId: null, detail: { kid: key.kid } })
+        console.log(`Added key ${key.kid}. Running servers sign with it ${when}; older keys keep verifying.`)
+        return
       }
-      console.log(`Retired ${kid}: tokens it signed stop verifying from the next start.`)
-      return
+      case 'list': {
+        const keys = await listSigningKeys(store, config.DATABASE_PATH)
+        keys.forEach((k, i) => console.log(`${k.kid}\t${k.createdAt.toISOString()}\t${i === keys.length - 1 ? 'signing' : 'verify-only'}`))
+        if (keys.length === 0) console.log('No keys yet: they are created on first start.')
+        return
+      }
+      case 'retire': {
+        if (!kid) throw new UsageError('usage: latchkey keys retire KID')
+        try {
+          await retireSigningKey(store, config.DATABASE_PATH, kid)
+        } catch (err) {
+          throw new UsageError((err as Error).message)
+        }
+        console.log(`Retired ${kid}: tokens it signed stop verifying ${when}.`)
+        return
+      }
+      default:
+        throw new UsageError('usage: latchkey keys rotate|list|retire KID')
     }
-    default:
-      throw new UsageError('usage: latchkey keys rotate|list|retire KID')
+  })
+}
+
+/** `latchkey db copy --to postgres://…`: the SQLite database at DATABASE_PATH into an empty PostgreSQL one. */
+async function dbCommand (args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { to: { type: 'string' } }, allowPositionals: true, strict: false })
+  const to = values.to
+  if (args[0] !== 'copy' || typeof to !== 'string') throw new UsageError('usage: latchkey db copy --to postgres://user:password@host:5432/database')
+  const config = loadConfig()
+  try {
+    const target = new URL(to)
+    if (!['postgres:', 'postgresql:'].includes(target.protocol)) throw new Error('scheme')
+  } catch {
+    throw new UsageError('--to must be a postgres:// or postgresql:// URL')
+  }
+  const { copySqliteToPostgres, CopyRefused } = await import('./db/copy.js')
+  try {
+    const { counts } = await copySqliteToPostgres(config.DATABASE_PATH, to)
+    for (const [table, n] of Object.entries(counts)) console.log(`${table}\t${n}`)
+    console.log(`Copied ${config.DATABASE_PATH} into PostgreSQL. Start the servers with DATABASE_URL set to it.`)
+  } catch (err) {
+    if (err instanceof CopyRefused) throw new UsageError(err.message)
+    throw err
   }
 }
 
@@ -212,9 +241,11 @@ async function main (argv: string[]): Promise<void> {
     case 'migrate': {
       const config = loadConfig()
       await (await openStore(config)).close()
-      console.log(`Migrations applied to ${config.DATABASE_PATH}.`)
+      // Never the URL: it may carry a password.
+      console.log(`Migrations applied to ${config.DATABASE_URL === undefined ? config.DATABASE_PATH : 'the PostgreSQL database (DATABASE_URL)'}.`)
       return
     }
+    case 'db': return await dbCommand(rest)
     case 'user': return await userCommand(rest)
     case 'keys': return await keysCommand(rest)
     case 'audit': return auditCommand(rest, loadConfig, (message) => new UsageError(message))
@@ -233,6 +264,7 @@ function explain (err: unknown): string | undefined {
   if (err instanceof ConfigError) return err.message
   if (err instanceof UsageError) return err.message
   if (err instanceof KeyFileError) return err.message
+  if (err instanceof SchemaTooNewError) return err.message
   if (err instanceof TotpKeyError) return err.message
   if (err instanceof DomainError) {
     return err.errors?.length ? err.errors.map((e) => `${e.field.slice(1)} ${e.message}`).join('; ') : err.message

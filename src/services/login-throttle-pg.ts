@@ -3,7 +3,7 @@
 // name cannot together admit more attempts than the threshold (the bug of GHSA-7h8m-vrxx-vr4m).
 import { sql } from 'drizzle-orm'
 import type { PgDb } from '../db/postgres.js'
-import { BASE_DELAY_MS, IN_FLIGHT_TTL_MS, keyOf, MAX_DELAY_MS } from './login-throttle.js'
+import { BASE_DELAY_MS, IN_FLIGHT_TTL_MS, keyOf, MAX_DELAY_MS, type LoginThrottles, type Throttle } from './login-throttle.js'
 
 // Rows untouched this long are dropped by purge(): a name's failure count is forgotten after a quiet day
 // (the in-memory throttle forgets least-recently-used names past 100,000 instead).
@@ -89,5 +89,27 @@ export class PgLoginThrottle {
       DELETE FROM login_throttle
       WHERE updated_at < ${new Date(now - afterMs)} AND (blocked_until IS NULL OR blocked_until <= ${at})`)
     return result.rowCount ?? 0
+  }
+}
+
+/** A throttle whose keys carry a prefix: the three throttles share the one login_throttle table. */
+function prefixed (throttle: PgLoginThrottle, prefix: string): Throttle {
+  return {
+    get enabled () { return throttle.enabled },
+    retryAfter: async (key) => await throttle.retryAfter(prefix + key),
+    failure: async (key) => await throttle.failure(prefix + key),
+    success: async (key) => { await throttle.success(prefix + key) },
+    release: async (key) => { await throttle.release(prefix + key) }
+  }
+}
+
+/** The fleet-wide versions of createLoginThrottles' three throttles, counting in PostgreSQL. */
+export function createSharedLoginThrottles (db: PgDb, after: number): LoginThrottles & { purge: () => Promise<number> } {
+  const throttle = new PgLoginThrottle(db, after)
+  return {
+    byName: prefixed(throttle, 'name:'),
+    byAccount: prefixed(throttle, 'account:'),
+    passwordCheck: prefixed(throttle, 'check:'),
+    purge: async () => await throttle.purge()
   }
 }

@@ -3,7 +3,7 @@
 // lock for the last-admin guard, and the session row locked (FOR UPDATE) for each refresh, so racing
 // refreshes of one session — on any instance — are decided one after another on committed state.
 import { sql, type SQL } from 'drizzle-orm'
-import { openPostgres, type PostgresConfig } from '../db/postgres.js'
+import { openPostgres, type PgDb, type PostgresConfig } from '../db/postgres.js'
 import * as pgSchema from '../db/schema-pg.js'
 import { driverError, storageFault } from '../db/faults.js'
 import type { Ctx, Db, Tables } from './context.js'
@@ -15,12 +15,17 @@ const ADMINS_LOCK = 0x6c6b6164
 
 interface Executes { execute (query: SQL): Promise<unknown> }
 
+export interface PostgresStore extends Store {
+  /** Drizzle over the pool, for what lives only in PostgreSQL (signing keys, the TOTP key, the login throttle). */
+  readonly db: PgDb
+}
+
 export interface PostgresStoreOptions {
   /** Told about errors of idle pooled connections (PostgreSQL restarted); the pool replaces them. */
   onPoolError?: (err: Error) => void
 }
 
-export async function openPostgresStore (config: PostgresConfig, options: PostgresStoreOptions = {}): Promise<Store> {
+export async function openPostgresStore (config: PostgresConfig, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
   const { pool, db: pgDb, close } = await openPostgres(config, { onPoolError: options.onPoolError })
   // The tables are schema-pg's; their row types equal SQLite's (checked in schema-pg.ts), see ./context.ts.
   const t = pgSchema as unknown as Tables
@@ -64,6 +69,7 @@ export async function openPostgresStore (config: PostgresConfig, options: Postgr
   return {
     ...queries({ ...ctxOf(root), lock: async () => { throw new Error('a lock needs a transaction') } }),
     engine: 'postgres',
+    db: pgDb,
     transaction,
     startSession: async (s, tokenHash, event) => await transaction(async (tx) => await tx.startSession(s, tokenHash, event)),
     rotateRefreshToken: async (input, decide, onReuse) => await transaction(async (tx) => await tx.rotateRefreshToken(input, decide, onReuse)),
