@@ -32,8 +32,6 @@ export const toPublicUser = (row: Pick<UserRow, 'id' | 'username' | 'email' | 'r
   created_at: row.createdAt.toISOString()
 })
 
-export { decodeCursor, encodeCursor, pageOf, type Page } from './pages.js'
-
 /** How long a login trusts its last look for imported hashes (`latchkey import` may run beside the server). */
 const FOREIGN_LOOKUP_TTL_MS = 60_000
 
