@@ -6,6 +6,8 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { buildApp, type App } from '../src/app.js'
 import { parseConfig, type Config } from '../src/config.js'
+import { testEngine } from './db.js'
+import { pgDatabase } from './pg.js'
 
 /** Cheap argon2 and no throttling: tests that exercise throttling turn it back on. */
 export const testEnv: Record<string, string | number> = {
@@ -29,9 +31,14 @@ export function testConfig (t: Test, overrides: Record<string, string | number |
   return parseConfig({ ...testEnv, DATABASE_PATH: join(tempDir(t), 'latchkey.db'), ...overrides })
 }
 
-/** Build the whole app; `config` may be a ready Config (to reuse a database across restarts). */
+/**
+ * Build the whole app; `config` may be a ready Config (to reuse a database across restarts). With
+ * LATCHKEY_TEST_ENGINE=postgres (the PostgreSQL matrix of `npm test`) the app gets a fresh PostgreSQL database.
+ */
 export async function build (t: Test, overrides: Record<string, string | number | boolean> | Config = {}): Promise<App> {
-  const config = 'HOST' in overrides && 'JWT_ISSUER' in overrides ? overrides as Config : testConfig(t, overrides as Record<string, string | number | boolean>)
+  const ready = 'HOST' in overrides && 'JWT_ISSUER' in overrides
+  const engine: Record<string, string> = !ready && testEngine === 'postgres' && !('DATABASE_URL' in overrides) ? { DATABASE_URL: await pgDatabase(t) } : {}
+  const config = ready ? overrides as Config : testConfig(t, { ...engine, ...overrides as Record<string, string | number | boolean> })
   const app = await buildApp(config, { logger: false })
   t.teardown(() => app.close())
   await app.ready()

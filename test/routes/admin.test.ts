@@ -1,8 +1,8 @@
 // Admin API: access control, user listing and search, role/disabled changes, the last-admin guard, stats.
 import t from 'tap'
 import { eq } from 'drizzle-orm'
-import { sessions, tasks, users } from '../../src/db/schema.js'
 import type { App } from '../../src/app.js'
+import { count, query } from '../db.js'
 import { build, login, register, newUser, PASSWORD, signUp, type Tokens } from '../helper.js'
 
 interface User { id: number, username: string, email: string, role: 'user' | 'admin', disabled: boolean, created_at: string }
@@ -127,7 +127,7 @@ t.test('GET /users: pagination, limits, cursors, search', async (t) => {
     const alpha = await register(app, newUser({ username: 'Alpha_Percent', email: 'first.100%@example.org' }))
     const beta = await register(app, newUser({ username: 'betaXpercent', email: 'second@example.org' }))
     // A backslash passes neither the username nor the email schema, so this row is written directly.
-    const [gamma] = app.db.insert(users).values({ username: 'Gamma.Back', email: 'g\\amma@example.net', passwordHash: 'x', createdAt: new Date() }).returning().all()
+    const [gamma] = (await query(app, (db, s) => db.insert(s.users).values({ username: 'Gamma.Back', email: 'g\\amma@example.net', passwordHash: 'x', createdAt: new Date() }).returning()))
     const search = async (q: string) => (await listAll(app, admin.auth, { q })).map((u) => u.id)
 
     t.same(await search('alpha'), [alpha.id], 'username, other case')
@@ -232,7 +232,7 @@ t.test('PATCH /users/{id}', async (t) => {
       t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: tokens.refresh_token } })).statusCode, 401, 'refresh token refused')
     }
     await t.rejects(login(app, victim.username), /401/, 'a disabled user cannot log in')
-    t.equal(app.db.select().from(sessions).where(eq(sessions.userId, victim.id)).all().filter((s) => s.endedAt === null).length, 0, 'no open session rows')
+    t.equal((await query(app, (db, s) => db.select().from(s.sessions).where(eq(s.sessions.userId, victim.id)))).filter((s) => s.endedAt === null).length, 0, 'no open session rows')
 
     const enabled = await patch(victim.id, { disabled: false })
     t.equal(enabled.statusCode, 200)
@@ -334,17 +334,16 @@ t.test('DELETE /users/{id} cascades', async (t) => {
   t.equal(res.body, '')
   t.equal((await app.inject({ url: `/users/${doomed.id}`, headers: admin.auth })).statusCode, 404)
   t.equal((await app.inject({ method: 'DELETE', url: `/users/${doomed.id}`, headers: admin.auth })).statusCode, 404, 'a second delete is a 404')
-  t.equal(app.db.select().from(users).where(eq(users.id, doomed.id)).all().length, 0)
-  t.equal(app.db.select().from(tasks).where(eq(tasks.userId, doomed.id)).all().length, 0, 'tasks gone')
-  t.equal(app.db.select().from(sessions).where(eq(sessions.userId, doomed.id)).all().length, 0, 'sessions gone')
-  const orphans = app.sqlite.prepare('SELECT count(*) AS n FROM refresh_tokens WHERE session_id NOT IN (SELECT id FROM sessions)').get() as { n: number }
-  t.equal(orphans.n, 0, 'no orphan refresh tokens')
+  t.equal((await query(app, (db, s) => db.select().from(s.users).where(eq(s.users.id, doomed.id)))).length, 0)
+  t.equal((await query(app, (db, s) => db.select().from(s.tasks).where(eq(s.tasks.userId, doomed.id)))).length, 0, 'tasks gone')
+  t.equal((await query(app, (db, s) => db.select().from(s.sessions).where(eq(s.sessions.userId, doomed.id)))).length, 0, 'sessions gone')
+  t.equal(await count(app, 'refresh_tokens', 'session_id NOT IN (SELECT id FROM sessions)'), 0, 'no orphan refresh tokens')
   for (const tokens of [doomed.tokens, second]) {
     t.equal((await app.inject({ url: '/users/me', headers: bearer(tokens) })).statusCode, 401)
     t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: tokens.refresh_token } })).statusCode, 401)
   }
   await t.rejects(login(app, doomed.username), /401/)
-  t.equal(app.db.select().from(tasks).where(eq(tasks.userId, kept.id)).all().length, 1, 'other users keep their tasks')
+  t.equal((await query(app, (db, s) => db.select().from(s.tasks).where(eq(s.tasks.userId, kept.id)))).length, 1, 'other users keep their tasks')
   t.equal((await app.inject({ url: '/users/me', headers: kept.auth })).statusCode, 200)
 })
 
@@ -371,8 +370,8 @@ t.test('GET /admin/stats', async (t) => {
   t.same(await stats(), { users: 3, admins: 1, active_sessions: 3 }, 'a disabled admin is not an active admin; their sessions ended')
 
   // Expire one of alice's sessions by moving its expiry into the past.
-  const aliceSession = app.db.select().from(sessions).where(eq(sessions.userId, alice.id)).all().find((s) => s.endedAt === null)!
-  app.db.update(sessions).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(sessions.id, aliceSession.id)).run()
+  const aliceSession = (await query(app, (db, s) => db.select().from(s.sessions).where(eq(s.sessions.userId, alice.id)))).find((s) => s.endedAt === null)!
+  await query(app, (db, s) => db.update(s.sessions).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(s.sessions.id, aliceSession.id)))
   t.same(await stats(), { users: 3, admins: 1, active_sessions: 2 }, 'expired sessions are not counted')
 
   await register(app, newUser({ password: PASSWORD }))

@@ -251,7 +251,7 @@ t.test('operations and unknown routes', async (t) => {
   const root = await app.inject('/')
   t.equal(root.statusCode, 302)
   t.equal(root.headers.location, '/docs')
-  app.sqlite.close()
+  await app.store.close()
   const down = await app.inject('/ready')
   t.equal(down.statusCode, 503)
   t.equal(down.json().status, 503)

@@ -3,10 +3,12 @@ import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { eq } from 'drizzle-orm'
 import { simpleParser, type ParsedMail } from 'mailparser'
 import { buildApp, type App } from '../../src/app.js'
 import { parseConfig, ConfigError } from '../../src/config.js'
 import { packageRoot } from '../../src/paths.js'
+import { query } from '../db.js'
 import { build, form, freePort, login, newUser, PASSWORD, register, signUp, tempDir, testConfig, testEnv } from '../helper.js'
 import { linkIn, logLines, startSmtp, type Inbox } from '../smtp.js'
 
@@ -71,10 +73,10 @@ t.test('password reset over SMTP: forgot, the mail, the reset, every session end
   t.ok(logs.some((l) => l.msg === 'mail sent over SMTP' && l.kind === 'reset'), 'the SMTP outcome is logged')
 
   t.test('the token is stored only as a hash', async (t) => {
-    const stored = app.sqlite.prepare("SELECT token_hash FROM account_tokens WHERE kind = 'reset'").all() as Array<{ token_hash: string }>
+    const stored = await query(app, (db, s) => db.select().from(s.accountTokens).where(eq(s.accountTokens.kind, 'reset')))
     t.equal(stored.length, 1)
-    t.not(stored[0].token_hash, token)
-    t.notOk(JSON.stringify(app.sqlite.prepare('SELECT * FROM account_tokens').all()).includes(token))
+    t.not(stored[0].tokenHash, token)
+    t.notOk(JSON.stringify(await query(app, (db, s) => db.select().from(s.accountTokens))).includes(token))
   })
 
   t.test('a password the policy refuses is a 422 and leaves the link usable', async (t) => {
@@ -165,7 +167,9 @@ t.test('at most one mail of each kind per address per 60 s', async (t) => {
 
   t.test('a minute later another mail may go', async (t) => {
     // Date the earlier tokens back a minute, as the clock would.
-    app.sqlite.prepare('UPDATE account_tokens SET created_at = created_at - 61000').run()
+    for (const row of await query(app, (db, s) => db.select().from(s.accountTokens))) {
+      await query(app, (db, s) => db.update(s.accountTokens).set({ createdAt: new Date(row.createdAt.getTime() - 61000) }).where(eq(s.accountTokens.id, row.id)))
+    }
     t.same((await forgot(app, user.email)).json(), { detail: FORGOT })
     const again = await inbox.mail(2)
     t.equal(again.subject, 'Reset your Latchkey password')

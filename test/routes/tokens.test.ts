@@ -1,5 +1,6 @@
 import t from 'tap'
 import type { App } from '../../src/app.js'
+import { count } from '../db.js'
 import { build, form, login, signUp, type Tokens } from '../helper.js'
 
 const refresh = (app: App, token: string) =>
@@ -220,13 +221,12 @@ t.test('housekeeping purges ended and expired sessions with their refresh tokens
   const a = await signUp(app)
   const b = await signUp(app)
   await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: a.tokens.refresh_token } })
-  const count = (table: string) => app.sqlite.prepare(`SELECT count(*) FROM ${table}`).pluck().get()
-  t.equal(count('sessions'), 2)
+  t.equal(await count(app, 'sessions'), 2)
   t.equal(await app.sessions.purge(), 1)
-  t.equal(count('sessions'), 1)
-  t.equal(count('refresh_tokens'), 1)
+  t.equal(await count(app, 'sessions'), 1)
+  t.equal(await count(app, 'refresh_tokens'), 1)
   t.equal(await app.sessions.purge(new Date(Date.now() + 8 * 24 * 3600 * 1000)), 1, 'expired ones go too')
-  t.equal(count('refresh_tokens'), 0)
+  t.equal(await count(app, 'refresh_tokens'), 0)
   t.equal((await me(app, b.tokens.access_token)).statusCode, 401)
 })
 
@@ -235,5 +235,5 @@ t.test('the purge timer runs on its interval and stops on close', async (t) => {
   const a = await signUp(app)
   await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: a.tokens.refresh_token } })
   await new Promise((resolve) => setTimeout(resolve, 1200))
-  t.equal(app.sqlite.prepare('SELECT count(*) FROM sessions').pluck().get(), 0)
+  t.equal(await count(app, 'sessions'), 0)
 })

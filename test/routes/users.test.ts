@@ -1,7 +1,7 @@
 // /users/me: profile, password change, account deletion and the session list.
 import t from 'tap'
 import { eq } from 'drizzle-orm'
-import { sessions, tasks, users } from '../../src/db/schema.js'
+import { query } from '../db.js'
 import { build, login, newUser, PASSWORD, signUp, type Tokens } from '../helper.js'
 
 interface User { id: number, username: string, email: string, role: string, disabled: boolean, created_at: string }
@@ -81,7 +81,7 @@ t.test('PATCH /users/me', async (t) => {
     const res = await patch({ role: 'admin', disabled: true, id: 999, password_hash: 'x', created_at: '2000-01-01T00:00:00.000Z' })
     t.equal(res.statusCode, 200)
     t.match(res.json(), { id: u.id, role: 'user', disabled: false })
-    const row = app.db.select().from(users).where(eq(users.id, u.id)).get()!
+    const row = (await query(app, (db, s) => db.select().from(s.users).where(eq(s.users.id, u.id))))[0]!
     t.equal(row.role, 'user', 'the role did not change')
     t.equal(row.disabled, false)
     t.match(row.passwordHash, /^\$argon2id\$/)
@@ -151,7 +151,7 @@ t.test('POST /users/me/password', async (t) => {
     const oldLogin = await app.inject({ method: 'POST', url: '/auth/token', payload: new URLSearchParams({ username: u.username, password: PASSWORD }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } })
     t.equal(oldLogin.statusCode, 401, 'the old password no longer logs in')
     t.ok((await login(app, u.username, NEW_PASSWORD)).access_token, 'the new password logs in')
-    const row = app.db.select().from(users).where(eq(users.id, u.id)).get()!
+    const row = (await query(app, (db, s) => db.select().from(s.users).where(eq(s.users.id, u.id))))[0]!
     t.match(row.passwordHash, /^\$argon2id\$/, 'stored as argon2id')
     t.notMatch(row.passwordHash, NEW_PASSWORD)
   })
@@ -207,10 +207,10 @@ t.test('DELETE /users/me', async (t) => {
     t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: tokens.refresh_token } })).statusCode, 401, 'the refresh token is refused')
   }
   await t.rejects(login(app, u.username), /401/, 'login fails')
-  t.equal(app.db.select().from(users).where(eq(users.id, u.id)).all().length, 0, 'user row gone')
-  t.equal(app.db.select().from(tasks).where(eq(tasks.userId, u.id)).all().length, 0, 'tasks gone')
-  t.equal(app.db.select().from(sessions).where(eq(sessions.userId, u.id)).all().length, 0, 'sessions gone')
-  t.equal(app.db.select().from(tasks).where(eq(tasks.userId, bystander.id)).all().length, 1, 'other users’ tasks kept')
+  t.equal((await query(app, (db, s) => db.select().from(s.users).where(eq(s.users.id, u.id)))).length, 0, 'user row gone')
+  t.equal((await query(app, (db, s) => db.select().from(s.tasks).where(eq(s.tasks.userId, u.id)))).length, 0, 'tasks gone')
+  t.equal((await query(app, (db, s) => db.select().from(s.sessions).where(eq(s.sessions.userId, u.id)))).length, 0, 'sessions gone')
+  t.equal((await query(app, (db, s) => db.select().from(s.tasks).where(eq(s.tasks.userId, bystander.id)))).length, 1, 'other users’ tasks kept')
   t.equal((await app.inject({ url: '/users/me', headers: bystander.auth })).statusCode, 200, 'other users’ sessions kept')
 
   t.test('the username and email are free again', async (t) => {
@@ -257,8 +257,8 @@ t.test('GET /users/me/sessions and DELETE /users/me/sessions/{id}', async (t) =>
 
   t.test('an expired session is not listed', async (t) => {
     const stale = await login(app, u.username)
-    const row = app.db.select().from(sessions).where(eq(sessions.userId, u.id)).all().at(-1)!
-    app.db.update(sessions).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(sessions.id, row.id)).run()
+    const row = (await query(app, (db, s) => db.select().from(s.sessions).where(eq(s.sessions.userId, u.id)))).at(-1)!
+    await query(app, (db, s) => db.update(s.sessions).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(s.sessions.id, row.id)))
     const ids = (await app.inject({ url: '/users/me/sessions', headers: u.auth })).json<Session[]>().map((s) => s.id)
     t.notOk(ids.includes(row.id), 'the expired session is absent')
     t.equal(ids.length, 2)
@@ -280,7 +280,7 @@ t.test('GET /users/me/sessions and DELETE /users/me/sessions/{id}', async (t) =>
   })
 
   t.test('an ended session’s id → 404', async (t) => {
-    const all = app.db.select().from(sessions).where(eq(sessions.userId, u.id)).all()
+    const all = (await query(app, (db, s) => db.select().from(s.sessions).where(eq(s.sessions.userId, u.id))))
     const endedRow = all.find((s) => s.endedAt !== null)!
     t.ok(endedRow)
     t.equal((await app.inject({ method: 'DELETE', url: `/users/me/sessions/${endedRow.id}`, headers: u.auth })).statusCode, 404)
