@@ -28,3 +28,26 @@ export async function count (app: App, table: string, where = ''): Promise<numbe
   const result = await pool.query<{ n: string }>(text)
   return Number(result.rows[0].n)
 }
+
+/** Every row of a table (for "never stored" checks on the raw contents), on either engine. */
+export async function rawRows (app: App, table: string): Promise<unknown[]> {
+  if (app.store.engine === 'sqlite') return app.sqlite.prepare(`SELECT * FROM ${table}`).all()
+  const pool = ((app.store as PostgresStore).db as unknown as { $client: pg.Pool }).$client
+  return (await pool.query(`SELECT * FROM ${table}`)).rows
+}
+
+/**
+ * Make every `event` on `table` fail inside the database (a trigger raising a constraint-class error, as a
+ * broken table would), until the returned function is called. `event`: 'INSERT' or 'UPDATE OF column'.
+ */
+export async function failing (app: App, table: string, event: string): Promise<() => Promise<void>> {
+  const name = `fail_${table}_${event.replace(/\W+/g, '_').toLowerCase()}`
+  if (app.store.engine === 'sqlite') {
+    app.sqlite.exec(`CREATE TRIGGER ${name} BEFORE ${event} ON ${table} BEGIN SELECT RAISE(ABORT, '${table} down'); END`)
+    return async () => { app.sqlite.exec(`DROP TRIGGER ${name}`) }
+  }
+  const pool = ((app.store as PostgresStore).db as unknown as { $client: pg.Pool }).$client
+  await pool.query(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${table} down' USING ERRCODE = 'check_violation'; END $$`)
+  await pool.query(`CREATE TRIGGER ${name} BEFORE ${event} ON ${table} FOR EACH ROW EXECUTE FUNCTION ${name}()`)
+  return async () => { await pool.query(`DROP TRIGGER ${name} ON ${table}; DROP FUNCTION ${name}()`) }
+}

@@ -15,16 +15,21 @@ export type Tables = typeof schema
 export type Db = BetterSQLite3Database<typeof schema>
 export type Engine = 'sqlite' | 'postgres'
 
+export type LockTarget = 'admins' | { user: number } | { session: number }
+
 export interface Ctx {
   db: Db
   t: Tables
   engine: Engine
+  /** Whether `db` is an open transaction (PostgreSQL then locks the user rows it reads: see userById). */
+  inTransaction: boolean
   /**
-   * Inside a transaction: serialise with every other transaction that takes the same lock. SQLite's
-   * BEGIN IMMEDIATE already serialises all writers, so there it is a no-op; PostgreSQL takes a transaction
-   * advisory lock (the last-admin guard needs it: READ COMMITTED would let two demotions both see two admins).
+   * Inside a transaction: serialise with every other transaction that takes the same lock, until commit.
+   * SQLite's BEGIN IMMEDIATE already serialises all writers, so there it is a no-op. PostgreSQL runs READ
+   * COMMITTED, where a check read before another transaction commits goes stale: 'admins' takes a transaction
+   * advisory lock (two demotions must not both see two admins), a user or session row is locked FOR UPDATE.
    */
-  lock (name: 'admins'): Promise<void>
+  lock (what: LockTarget): Promise<void>
 }
 
 /** Rows a write touched: better-sqlite3 says `changes`, node-postgres `rowCount`. */

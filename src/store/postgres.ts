@@ -29,11 +29,17 @@ export async function openPostgresStore (config: PostgresConfig, options: Postgr
   const { pool, db: pgDb, close } = await openPostgres(config, { onPoolError: options.onPoolError })
   // The tables are schema-pg's; their row types equal SQLite's (checked in schema-pg.ts), see ./context.ts.
   const t = pgSchema as unknown as Tables
-  const ctxOf = (db: Db): Ctx => ({
+  const ctxOf = (db: Db, inTransaction = true): Ctx => ({
     db,
     t,
     engine: 'postgres',
-    lock: async () => { await (db as unknown as Executes).execute(sql`SELECT pg_advisory_xact_lock(${ADMINS_LOCK})`) }
+    inTransaction,
+    lock: async (what) => {
+      const run = async (query: SQL) => { await (db as unknown as Executes).execute(query) }
+      if (what === 'admins') await run(sql`SELECT pg_advisory_xact_lock(${ADMINS_LOCK})`)
+      else if ('user' in what) await run(sql`SELECT 1 FROM users WHERE id = ${what.user} FOR UPDATE`)
+      else await run(sql`SELECT 1 FROM sessions WHERE id = ${what.session} FOR UPDATE`)
+    }
   })
 
   async function ready (): Promise<{ ok: boolean, code?: string }> {
@@ -47,11 +53,10 @@ export async function openPostgresStore (config: PostgresConfig, options: Postgr
 
   /** The store bound to one open transaction. */
   function bound (tx: Db): Store {
-    const lockSession = async (id: number): Promise<void> => {
-      await (tx as unknown as Executes).execute(sql`SELECT 1 FROM sessions WHERE id = ${id} FOR UPDATE`)
-    }
+    const ctx = ctxOf(tx)
+    const lockSession = async (id: number): Promise<void> => { await ctx.lock({ session: id }) }
     const store: Store = {
-      ...queries(ctxOf(tx)),
+      ...queries(ctx),
       engine: 'postgres',
       transaction: async (fn) => await fn(store),
       startSession: async (s, tokenHash, event) => await composite.startSession(store, s, tokenHash, event),
@@ -63,17 +68,19 @@ export async function openPostgresStore (config: PostgresConfig, options: Postgr
   }
 
   const root = pgDb as unknown as Db
+  let closing: Promise<void> | undefined
   const transaction: Store['transaction'] = async (fn) =>
     await pgDb.transaction(async (tx) => await fn(bound(tx as unknown as Db)))
 
   return {
-    ...queries({ ...ctxOf(root), lock: async () => { throw new Error('a lock needs a transaction') } }),
+    ...queries({ ...ctxOf(root, false), lock: async () => { throw new Error('a lock needs a transaction') } }),
     engine: 'postgres',
     db: pgDb,
     transaction,
     startSession: async (s, tokenHash, event) => await transaction(async (tx) => await tx.startSession(s, tokenHash, event)),
     rotateRefreshToken: async (input, decide, onReuse) => await transaction(async (tx) => await tx.rotateRefreshToken(input, decide, onReuse)),
     ready,
-    close
+    // Idempotent: the app's onClose may follow an explicit close (pg's Pool.end throws when called twice).
+    close: async () => { closing ??= close(); await closing }
   }
 }

@@ -68,7 +68,7 @@ export interface SqliteStore extends Store {
 export function openSqliteStore (databasePath: string): SqliteStore {
   const { sqlite, db } = openDatabase(databasePath)
   const serial = new Serial()
-  const ctx: Ctx = { db, t: schema, engine: 'sqlite', lock: async () => {} }
+  const ctx: Ctx = { db, t: schema, engine: 'sqlite', inTransaction: false, lock: async () => {} }
   const q = queries(ctx)
 
   const activeSessionUser = sqlite.prepare<[number, number, number], UserColumns>(

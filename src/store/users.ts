@@ -10,7 +10,7 @@ export type UserChanges = Partial<Omit<UserRow, 'id' | 'createdAt'>>
 /** `q` as a literal substring pattern: %, _ and the escape character `!` are escaped (ESCAPE '!' is portable). */
 const likeLiteral = (q: string): string => `%${q.toLowerCase().replace(/[!%_]/g, (c) => `!${c}`)}%`
 
-export function userQueries ({ db, t, lock }: Ctx) {
+export function userQueries ({ db, t, lock, inTransaction }: Ctx) {
   const { users, sessions } = t
   const lowerUsername = sql`lower(${users.username})`
 
@@ -25,8 +25,15 @@ export function userQueries ({ db, t, lock }: Ctx) {
   }
 
   return {
-    userById: async (id: number): Promise<UserRow | undefined> =>
-      first(await db.select().from(users).where(eq(users.id, id)).limit(1)),
+    /**
+     * Inside a transaction the row is locked first (PostgreSQL; SQLite's writer lock already covers it): a
+     * transaction reads a user to decide a change to that user (the password it checks, TOTP on or off, the
+     * last admin), and the decision must not go stale before it commits.
+     */
+    userById: async (id: number): Promise<UserRow | undefined> => {
+      if (inTransaction) await lock({ user: id })
+      return first(await db.select().from(users).where(eq(users.id, id)).limit(1))
+    },
 
     /** By username (any case) or email; `login` must already be lower case. */
     userByLogin: async (login: string): Promise<UserRow | undefined> =>

@@ -5,6 +5,7 @@ import { Writable } from 'node:stream'
 import { buildApp, logRedactPaths } from '../../src/app.js'
 import type { App } from '../../src/app.js'
 import type { AuditEventView } from '../../src/services/audit.js'
+import { count, failing, rawRows } from '../db.js'
 import { build, form, login, newUser, PASSWORD, register, signUp, testConfig, type Tokens } from '../helper.js'
 
 const UA = { 'user-agent': 'audit-test/1.0' }
@@ -15,7 +16,7 @@ const sidOf = (tokens: Tokens): number =>
 /** Every event, newest first, straight from the service (the routes are tested against it below). */
 const allEvents = async (app: App): Promise<AuditEventView[]> => (await app.audit.list({ limit: 100_000 })).items
 const ofType = async (app: App, type: string) => (await allEvents(app)).filter((e) => e.type === type)
-const countEvents = (app: App): number => app.sqlite.prepare('SELECT count(*) FROM audit_events').pluck().get() as number
+const countEvents = async (app: App): Promise<number> => await count(app, 'audit_events')
 
 interface AuditPage { items: AuditEventView[], next_cursor: string | null }
 
@@ -79,7 +80,7 @@ t.test('user.registered, login.succeeded and login.failed carry the right ids, a
 t.test('a failed action leaves no event: 409 registration, failed last-admin demotion and deletion, wrong password', async (t) => {
   const app = await build(t)
   const admin = await signUp(app, { role: 'admin' })
-  const before = countEvents(app)
+  const before = (await countEvents(app))
   const taken = await app.inject({ method: 'POST', url: '/auth/register', payload: { ...newUser(), username: admin.username } })
   t.equal(taken.statusCode, 409)
   const demote = await app.inject({ method: 'PATCH', url: `/users/${admin.id}`, headers: admin.auth, payload: { role: 'user' } })
@@ -92,7 +93,7 @@ t.test('a failed action leaves no event: 409 registration, failed last-admin dem
   t.equal(password.statusCode, 403)
   const noop = await app.inject({ method: 'PATCH', url: '/users/me', headers: admin.auth, payload: {} })
   t.equal(noop.statusCode, 200)
-  t.equal(countEvents(app), before, 'no event for a change that did not happen')
+  t.equal((await countEvents(app)), before, 'no event for a change that did not happen')
 })
 
 t.test('an event never exists without its change, nor a change without its event', async (t) => {
@@ -102,24 +103,24 @@ t.test('an event never exists without its change, nor a change without its event
   // The event cannot be written: the registration it would record is rolled back with it. (A trigger's
   // RAISE is SQLITE_CONSTRAINT_TRIGGER, which the storage-fault handling answers 409.)
   const refused = (status: number) => status === 409 || status >= 500
-  app.sqlite.exec("CREATE TRIGGER no_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit down'); END")
+  let restore = await failing(app, 'audit_events', 'INSERT')
   const failed = await app.inject({ method: 'POST', url: '/auth/register', payload: newUser({ username: 'never_there' }) })
   t.ok(refused(failed.statusCode), `registration fails (${failed.statusCode})`)
   t.equal(await app.users.findByLogin('never_there'), undefined, 'no user without its user.registered event')
   const loginFailed = await app.inject({ method: 'POST', url: '/auth/token', ...form({ username: user.username, password: PASSWORD }) })
   t.ok(refused(loginFailed.statusCode))
-  t.equal(app.sqlite.prepare('SELECT count(*) FROM sessions').pluck().get(), 0, 'no session without its login.succeeded event')
-  app.sqlite.exec('DROP TRIGGER no_audit')
+  t.equal(await count(app, 'sessions'), 0, 'no session without its login.succeeded event')
+  await restore()
 
   // The change cannot be written: its event is rolled back with it.
-  app.sqlite.exec("CREATE TRIGGER no_sessions BEFORE INSERT ON sessions BEGIN SELECT RAISE(ABORT, 'sessions down'); END")
+  restore = await failing(app, 'sessions', 'INSERT')
   const noSession = await app.inject({ method: 'POST', url: '/auth/token', ...form({ username: user.username, password: PASSWORD }) })
   t.ok(refused(noSession.statusCode))
   t.same(await ofType(app, 'login.succeeded'), [], 'no login.succeeded without its session')
-  app.sqlite.exec('DROP TRIGGER no_sessions')
+  await restore()
 
   const tokens = await login(app, user.username)
-  app.sqlite.exec("CREATE TRIGGER no_password BEFORE UPDATE OF password_hash ON users BEGIN SELECT RAISE(ABORT, 'users down'); END")
+  restore = await failing(app, 'users', 'UPDATE OF password_hash')
   const change = await app.inject({ method: 'POST', url: '/users/me/password', headers: bearer(tokens), payload: { current_password: PASSWORD, new_password: 'another long passphrase' } })
   t.ok(refused(change.statusCode))
   t.same(await ofType(app, 'password.changed'), [], 'no password.changed without the new password')
@@ -322,9 +323,9 @@ t.test('retention: AUDIT_RETENTION_DAYS=0 purges every event at each purge pass;
   const app = await build(t, { AUDIT_RETENTION_DAYS: 0 })
   await signUp(app)
   await app.mail.idle()
-  t.ok(countEvents(app) > 0)
+  t.ok((await countEvents(app)) > 0)
   t.match(await app.purgeExpired(), { auditEvents: 3 })
-  t.equal(countEvents(app), 0)
+  t.equal((await countEvents(app)), 0)
 
   const kept = await build(t)
   const user = await signUp(kept)
@@ -348,7 +349,7 @@ t.test('no password, token or code is ever recorded', async (t) => {
   await app.inject({ method: 'POST', url: '/auth/token', ...form({ username: user.username, password: 'a wrong secret guess' }) })
   await app.inject({ method: 'POST', url: '/auth/revoke', ...form({ token: again.access_token }) })
   await app.inject({ method: 'PATCH', url: `/users/${user.id}`, headers: admin.auth, payload: { disabled: true } })
-  const stored = JSON.stringify(app.sqlite.prepare('SELECT * FROM audit_events').all())
+  const stored = JSON.stringify(await rawRows(app, 'audit_events'))
   t.ok(stored.length > 500)
   const hash = (await app.users.findById(user.id))!.passwordHash
   for (const value of [secret, next, 'a wrong secret guess', user.tokens.refresh_token, user.tokens.access_token,
