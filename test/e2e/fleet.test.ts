@@ -23,7 +23,8 @@ const sid = (token: string): number => (JSON.parse(Buffer.from(token.split('.')[
 
 /** Three instances on one database; `extra` settings for all of them. */
 async function fleet (t: Test, url: string, extra: Record<string, string> = {}): Promise<Served[]> {
-  const env = { DATABASE_URL: url, REFRESH_REUSE_GRACE: '2', KEY_REFRESH_INTERVAL: '1', ...extra }
+  // One issuer for the fleet (its default, http://HOST:PORT, differs per instance): docs/scaling.md.
+  const env = { DATABASE_URL: url, JWT_ISSUER: 'http://latchkey.fleet', REFRESH_REUSE_GRACE: '2', KEY_REFRESH_INTERVAL: '1', ...extra }
   // Started together: the migrations are applied once (advisory lock) and one signing key is made.
   const servers = await Promise.all([0, 1, 2].map(async () => await serve(t, env)))
   for (const [i, s] of servers.entries()) t.ok(s.ready, `instance ${i} is up`)
@@ -111,8 +112,8 @@ t.test('three instances on one PostgreSQL database', async (t) => {
     const admins = async () => Number((await pool.query("SELECT count(*) AS n FROM users WHERE role = 'admin' AND NOT disabled")).rows[0].n)
     t.equal(await admins(), 2)
     const statuses = await Promise.all([
-      fetch(`${a.base}/admin/users/${id2}`, json('PATCH', { role: 'user' }, one.access_token)).then((r) => r.status),
-      fetch(`${b.base}/admin/users/${id1}`, json('PATCH', { role: 'user' }, two.access_token)).then((r) => r.status)
+      fetch(`${a.base}/users/${id2}`, json('PATCH', { role: 'user' }, one.access_token)).then((r) => r.status),
+      fetch(`${b.base}/users/${id1}`, json('PATCH', { role: 'user' }, two.access_token)).then((r) => r.status)
     ])
     t.equal(statuses.filter((s) => s === 200).length, 1, `one demotion wins (${statuses.join(', ')})`)
     // The other is the last-admin guard's 409, or a 403 when its caller was already demoted before it was authorised.
