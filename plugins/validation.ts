@@ -1,18 +1,7 @@
 // Schema validation: JSON bodies are checked strictly (no coercion, unknown fields dropped), query strings coerced.
 import fp from 'fastify-plugin'
 import type { FastifySchemaCompiler } from 'fastify'
-import { Ajv, type Options } from 'ajv'
-import addFormatsModule from 'ajv-formats'
-
-// ajv-formats is CommonJS; its default export arrives wrapped under ESM.
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
-
-function makeAjv (options: Options): Ajv {
-  // verbose: errors carry their schema, so plugins/errors.ts can state a pattern's own sentence.
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true, ...options })
-  addFormats(ajv)
-  return ajv
-}
+import { makeAjv } from '../src/schemas/ajv.js'
 
 export default fp(async (app) => {
   // API.md: `"id": "5"` for an integer is a 422, and unknown JSON fields are ignored, never applied.

@@ -1,21 +1,16 @@
 // `latchkey import`'s rules: which source rows become users, which are skipped and why, all in one transaction.
-import { Ajv } from 'ajv'
-import addFormatsModule from 'ajv-formats'
-import { Email, Username } from '../schemas/common.js'
+import { checkerOf } from '../schemas/ajv.js'
+import { Email, Username } from '../schemas/users.js'
 import { classifyHash, type HashScheme } from '../services/foreign-hashes.js'
 import type { Argon2Cost } from '../services/passwords.js'
 import { deriveUsername } from '../services/usernames.js'
-import type { Role } from '../services/users.js'
+import type { Role } from '../schemas/users.js'
 import type { Store } from '../store/index.js'
 import type { Field, Source } from './source.js'
 
-// ajv-formats is CommonJS; its default export arrives wrapped under ESM (as in plugins/validation.ts).
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
 // The API's own schemas and formats, so an imported address or name is one POST /auth/register would take.
-const ajv = new Ajv({ strict: false })
-addFormats(ajv)
-const validEmail = ajv.compile(Email)
-const validUsername = ajv.compile(Username)
+const validEmail = checkerOf(Email)
+const validUsername = checkerOf(Username)
 
 export interface ImportedRow {
   row: number

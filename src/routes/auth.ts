@@ -8,52 +8,15 @@ import { notAuthenticated, OAuthError, Problem, unprocessable } from '../errors.
 import type { AuditContext } from '../services/audit.js'
 import { ThrottledAttempt, type Throttle } from '../services/login-throttle.js'
 import { toPublicUser } from '../services/users.js'
-import {
-  bearer, Email, NewPassword, NoContent, oauthErrors, problems, TokenResponse, Username, UserResponse
-} from '../schemas/common.js'
+import { bearer, NoContent, oauthErrors, problems } from '../schemas/common.js'
+import { LogoutBody, RefreshBody, RegisterBody, RevokeBody, TokenBody, TokenResponse } from '../schemas/auth.js'
+import { UserResponse } from '../schemas/users.js'
 import { noStore } from './no-store.js'
 import { refuseQueryCredentials } from './oauth-query.js'
 import { aliasDocs, signupOptions, tokenAliases } from './tutorials.js'
-import { ModeField, RefreshCookieParam, SetRefreshCookie } from '../schemas/cookie-mode.js'
+import { RefreshCookieParam, SetRefreshCookie } from '../schemas/cookie-mode.js'
 
 const AUTH_BODY_LIMIT = 16 * 1024
-
-const RegisterBody = Type.Object({
-  username: Username,
-  email: Email,
-  password: NewPassword
-})
-
-const FormField = (description: string, examples?: string[]) =>
-  Type.Optional(Type.String({ maxLength: 1024, description, ...(examples ? { examples } : {}) }))
-
-const TokenBody = Type.Object({
-  grant_type: FormField('`password` (the default when omitted) or `refresh_token`', ['password']),
-  username: FormField('Password grant: the username or the email, any case', ['alice']),
-  password: FormField('Password grant: the password', ['correct horse battery staple']),
-  totp: FormField('Password grant, accounts with TOTP on: the current 6-digit code or an unused recovery code (ignored otherwise)', ['123456']),
-  refresh_token: FormField('Refresh grant: the refresh token'),
-  scope: FormField('Accepted and ignored (v1 grants no scopes)'),
-  client_id: FormField('Accepted and ignored'),
-  client_secret: FormField('Accepted and ignored'),
-  mode: ModeField
-}, { description: 'application/x-www-form-urlencoded (RFC 6749 §4.3, §6)' })
-
-const RefreshBody = Type.Object({
-  refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'The current refresh token (required unless mode=cookie)' })),
-  mode: ModeField
-})
-
-const LogoutBody = Type.Object({
-  refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Ends the session this refresh token belongs to' })),
-  all: Type.Optional(Type.Boolean({ description: 'With a bearer token: end every session of the user', examples: [true] })),
-  mode: ModeField
-})
-
-const RevokeBody = Type.Object({
-  token: Type.String({ maxLength: 1024, description: 'The refresh or access token to revoke' }),
-  token_type_hint: FormField('`refresh_token` or `access_token`; a hint only', ['refresh_token'])
-}, { description: 'application/x-www-form-urlencoded (RFC 7009)' })
 
 const INVALID_LOGIN = 'Incorrect username or password'
 const REFRESH_COOKIE_MISSING = 'mode=cookie needs the latchkey_refresh cookie (or a refresh_token field), and the request carries neither'

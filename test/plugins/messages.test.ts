@@ -4,7 +4,7 @@ import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
 import errorsPlugin from '../../plugins/errors.js'
 import validationPlugin from '../../plugins/validation.js'
-import { Email, NewPassword, Username } from '../../src/schemas/common.js'
+import { Email, NewPassword, Username } from '../../src/schemas/users.js'
 import { build, signUp } from '../helper.js'
 
 // Phrases AJV would produce by itself: none may reach a client.
