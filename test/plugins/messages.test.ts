@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
 import errorsPlugin from '../../plugins/errors.js'
-import validationPlugin from '../../plugins/validation.js'
+import { schemaController } from '../../plugins/validation.js'
 import { Email, NewPassword, Username } from '../../src/schemas/users.js'
 import { build, signUp } from '../helper.js'
 
@@ -11,9 +11,8 @@ import { build, signUp } from '../helper.js'
 const RAW = /must be (a|an) (object|array)\b|must NOT|must match pattern|must match format|must be equal to one of|must have required property|\b1 characters|fewer than|more than/
 
 async function bare (t: Test) {
-  const app = Fastify({ logger: false })
+  const app = Fastify({ logger: false, schemaController })
   await app.register(errorsPlugin)
-  await app.register(validationPlugin)
   app.post('/thing', {
     schema: {
       body: Type.Object({
