@@ -1,5 +1,5 @@
 // Access tokens: signing keys, @fastify/jwt, and the `authenticate` / `requireAdmin` hooks.
-import { createHash, randomUUID } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
@@ -8,23 +8,13 @@ import { dataDirectory } from '../src/db/open.js'
 import type { UserRow } from '../src/db/schema.js'
 import { adminRequired, invalidToken, notAuthenticated } from '../src/errors.js'
 import { loggable } from '../src/log.js'
-import { createSigner } from 'fast-jwt'
 import { startKeyRefresh } from '../src/services/keys-pg.js'
 import { loadOrCreateSigningKeys } from '../src/services/key-admin.js'
 import { keysDirectory, type SigningKey } from '../src/services/keys.js'
+import { createAccessTokenSigner, type AccessClaims } from '../src/services/tokens.js'
 import type { PostgresStore } from '../src/store/postgres.js'
 
-export interface AccessClaims {
-  sub: string
-  username: string
-  role: 'user' | 'admin'
-  sid: number
-  jti: string
-  iat: number
-  exp: number
-  iss: string
-  aud: string
-}
+export type { AccessClaims } from '../src/services/tokens.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -39,7 +29,8 @@ declare module 'fastify' {
     authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void>
     /** After `authenticate`: the user's role, read from the database row, must be admin. */
     requireAdmin (request: FastifyRequest, reply: FastifyReply): Promise<void>
-    signAccessToken (user: Pick<UserRow, 'id' | 'username' | 'role'>, sessionId: number): string
+    /** The tokens module's signer over the current signing key (src/services/tokens.ts). */
+    signAccessToken: ReturnType<typeof createAccessTokenSigner>
     /** Verify an access token outside a request (revocation); throws when invalid. */
     verifyAccessToken (token: string): AccessClaims
     /** Public signing keys as a JWK Set (empty in HS256 mode). */
@@ -133,21 +124,10 @@ export default fp(async (app) => {
   app.decorate('signingAlgorithm', algorithm)
   app.decorate('jwks', jwks)
 
-  // One fast-jwt signer per key, built once (what @fastify/jwt builds for its configured key), so the key
-  // that signs can change at run time without a signer built per token.
-  const signers = new Map<string, (payload: object) => string>()
-  const signerOf = (key: SigningKey) => {
-    let signer = signers.get(key.kid)
-    if (signer === undefined) {
-      signer = createSigner({ key: key.privatePem, algorithm: 'EdDSA', kid: key.kid, iss: config.JWT_ISSUER, aud: config.JWT_AUDIENCE, expiresIn: config.ACCESS_TOKEN_TTL * 1000 })
-      signers.set(key.kid, signer)
-    }
-    return signer
-  }
-  app.decorate('signAccessToken', (user: Pick<UserRow, 'id' | 'username' | 'role'>, sessionId: number) => {
-    const payload = { sub: String(user.id), username: user.username, role: user.role, sid: sessionId, jti: randomUUID() }
-    return hs256 ? app.jwt.sign(payload) : signerOf(signing)(payload)
-  })
+  // Signing belongs to the tokens module; this plugin owns the key ring it reads the current key from.
+  app.decorate('signAccessToken', createAccessTokenSigner(
+    { algorithm, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttl: config.ACCESS_TOKEN_TTL },
+    () => hs256 ? { kid, key: config.JWT_SECRET! } : { kid: signing.kid, key: signing.privatePem }))
 
   app.decorate('verifyAccessToken', (token: string): AccessClaims => {
     const decoded = app.jwt.decode<{ header: { kid?: string } }>(token, { complete: true })

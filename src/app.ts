@@ -11,6 +11,7 @@ import mailPlugin, { type MailPluginOptions } from '../plugins/mail.js'
 import recoveryPlugin from '../plugins/recovery.js'
 import totpPlugin from '../plugins/totp.js'
 import authPlugin from '../plugins/auth.js'
+import tokensPlugin from '../plugins/tokens.js'
 import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
 import { schemaController } from '../plugins/validation.js'
 import securityPlugin from '../plugins/security.js'
@@ -78,6 +79,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(recoveryPlugin)
   await app.register(totpPlugin)
   await app.register(authPlugin)
+  await app.register(tokensPlugin)
 
   await app.register(healthRoutes)
   await app.register(wellKnownRoutes)

@@ -68,7 +68,7 @@ async function planAndWrite (tx: Store, source: Source, columns: Partial<Record<
   options: { dryRun: boolean, own: Argon2Cost }): Promise<ImportReport> {
   const claimedNames = new Set<string>()
   const claimedEmails = new Set<string>()
-  // Names found taken in the database so far: deriveUsername's candidates are checked against these first.
+  // Names found taken in the database so far: checked before the database is asked again.
   const storedNames = new Set<string>()
   const isNameTaken = async (name: string): Promise<boolean> => {
     const lower = name.toLowerCase()
@@ -76,13 +76,6 @@ async function planAndWrite (tx: Store, source: Source, columns: Partial<Record<
     if (await tx.userByLogin(lower) === undefined) return false
     storedNames.add(lower)
     return true
-  }
-  /** deriveUsername's first free candidate: derived again each time the database holds the one it chose. */
-  const freeUsername = async (email: string): Promise<string> => {
-    for (;;) {
-      const candidate = deriveUsername(email, (name) => claimedNames.has(name.toLowerCase()) || storedNames.has(name.toLowerCase()))
-      if (!await isNameTaken(candidate)) return candidate
-    }
   }
   const outcomes: RowOutcome[] = []
   const hashes = new Map<number, string>()
@@ -107,7 +100,7 @@ async function planAndWrite (tx: Store, source: Source, columns: Partial<Record<
       // By login name: an email never matches a username (usernames hold no @), so this finds the address only.
       if (claimedEmails.has(email) || await tx.userByLogin(email) !== undefined) throw new Skip(`email ${email} is already registered`)
       if (givenName !== undefined && await isNameTaken(givenName)) throw new Skip(`username ${givenName} is already taken (ignoring case)`)
-      const username = givenName ?? await freeUsername(email)
+      const username = givenName ?? await deriveUsername(email, isNameTaken)
 
       const roleText = text(get('role'))?.toLowerCase()
       const role: Role = roleText === 'admin' ? 'admin' : 'user'

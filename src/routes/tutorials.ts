@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
 import { bearer, problems } from '../schemas/common.js'
 import { Email, NewPassword, Username } from '../schemas/users.js'
-import { deriveUsernameAsync } from '../services/usernames.js'
+import { deriveUsername } from '../services/usernames.js'
 
 export const TUTORIAL_TAG = 'fastapi-tutorials'
 
@@ -44,7 +44,7 @@ export function signupOptions (app: FastifyInstance, rateLimit: FastifyInstance[
     preHandler: async (request: FastifyRequest) => {
       const body = request.body as Static<typeof SignupBody>
       // findByLogin compares usernames ignoring case; a candidate never contains "@", so never matches an email.
-      body.username ??= await deriveUsernameAsync(body.email.toLowerCase(), async (name) => await app.users.findByLogin(name) !== undefined)
+      body.username ??= await deriveUsername(body.email.toLowerCase(), async (name) => await app.users.findByLogin(name) !== undefined)
     },
     schema: {
       tags: [TUTORIAL_TAG],
