@@ -1,4 +1,4 @@
-// Access tokens: signing keys, @fastify/jwt, and the `authenticate` / `requireAdmin` hooks.
+// The key ring (key files or PostgreSQL, reloaded at run time), @fastify/jwt verification and the `authenticate` / `requireAdmin` hooks.
 import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
