@@ -4,7 +4,6 @@ import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
 import type { FastifyJWTOptions } from '@fastify/jwt'
-import { dataDirectory } from '../src/db/open.js'
 import type { UserRow } from '../src/db/schema.js'
 import { adminRequired, invalidToken, notAuthenticated } from '../src/errors.js'
 import { loggable } from '../src/log.js'
@@ -57,7 +56,7 @@ export default fp(async (app) => {
     const active = (await app.users.stats()).active_sessions
     if (active === 0) return
     app.log.warn({ kid: key.kid, activeSessions: active },
-      `no signing key was found in ${keysDirectory(dataDirectory(config.DATABASE_PATH))}, so a new one was created, but the ` +
+      `no signing key was found in ${keysDirectory(app.dataDir)}, so a new one was created, but the ` +
       `database has ${active} active session(s): every access token issued before now will be refused (clients must ` +
       'refresh or sign in again). If the keys folder was lost by mistake, stop the server and restore it from a backup.')
   }
