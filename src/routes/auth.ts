@@ -19,6 +19,7 @@ import { RefreshCookieParam, SetRefreshCookie } from '../schemas/cookie-mode.js'
 const AUTH_BODY_LIMIT = 16 * 1024
 
 const INVALID_LOGIN = 'Incorrect username or password'
+const REFRESH_TOKEN_REQUIRED = [{ field: '/refresh_token', message: 'is required' }]
 const REFRESH_COOKIE_MISSING = 'mode=cookie needs the latchkey_refresh cookie (or a refresh_token field), and the request carries neither'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -196,7 +197,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const cookieMode = app.refreshCookie.wanted(request, request.body.mode)
     const token = request.body.refresh_token ?? (cookieMode ? app.refreshCookie.read(request) : undefined)
     if (token === undefined) {
-      if (!cookieMode) throw unprocessable([{ field: '/refresh_token', message: 'is required' }])
+      if (!cookieMode) throw unprocessable(REFRESH_TOKEN_REQUIRED)
       throw new Problem(400, REFRESH_COOKIE_MISSING)
     }
     const pair = await app.tokens.refreshTokenPair(token, request.auditContext)
@@ -231,7 +232,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       // An empty body without a bearer is a cookie logout when the request carries the cookie.
       const cookie = body.refresh_token === undefined ? app.refreshCookie.read(request) : undefined
       const token = body.refresh_token ?? cookie
-      if (token === undefined && !cookieMode) throw unprocessable([{ field: '/refresh_token', message: 'is required' }])
+      if (token === undefined && !cookieMode) throw unprocessable(REFRESH_TOKEN_REQUIRED)
       if (token !== undefined) await app.tokens.endSessionOfRefreshToken(token, 'logout', request.auditContext)
       cookieMode ||= cookie !== undefined
     }
