@@ -102,14 +102,7 @@ export default fp(async (app) => {
         } as unknown as FastifyJWTOptions['secret'],
     // The key callback needs the header (kid), so tokens are decoded with it.
     decode: { complete: true },
-    sign: {
-      algorithm,
-      kid,
-      iss: config.JWT_ISSUER,
-      aud: config.JWT_AUDIENCE,
-      // @fastify/jwt reads a number here as seconds.
-      expiresIn: config.ACCESS_TOKEN_TTL
-    },
+    // No `sign` options: access tokens are signed by the tokens module (src/services/tokens.ts), not app.jwt.sign.
     verify: {
       extractToken: bearerToken,
       algorithms: [algorithm],
