@@ -1,7 +1,6 @@
 // The mailer (SMTP or the dev outbox) as `app.mail`; pending mails are flushed when the app closes.
 import fp from 'fastify-plugin'
 import { join } from 'node:path'
-import { dataDirectory } from '../src/db/open.js'
 import { createMailer, type Mailer, type MailerOptions } from '../src/services/mail.js'
 
 declare module 'fastify' {
@@ -20,7 +19,7 @@ export default fp<MailPluginOptions>(async (app, opts) => {
   const mail = createMailer({
     from: config.MAIL_FROM,
     smtpUrl: config.SMTP_URL,
-    outbox: join(dataDirectory(config.DATABASE_PATH), 'outbox'),
+    outbox: join(app.dataDir, 'outbox'),
     log: app.log,
     ...opts.retry
   })

@@ -1,6 +1,5 @@
 // The TOTP service: loads (or creates) the encryption key at start, refuses to start with a missing or wrong one.
 import fp from 'fastify-plugin'
-import { dataDirectory } from '../src/db/open.js'
 import type { UserRow } from '../src/db/schema.js'
 import { OAuthError } from '../src/errors.js'
 import { assertKeyOpens, createTotpCipher, loadOrCreateTotpKey, totpKeyPath } from '../src/services/totp-key.js'
@@ -24,7 +23,7 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  const dataDir = dataDirectory(app.config.DATABASE_PATH)
+  const { dataDir } = app
   // The key is read before any request, like the signing keys: whether it is needed depends on the database.
   // On PostgreSQL it lives in the database (server_secrets), shared by every instance.
   const pg = app.store.engine === 'postgres' ? (app.store as PostgresStore).db : undefined

@@ -1,28 +1,24 @@
 // Schema validation: JSON bodies are checked strictly (no coercion, unknown fields dropped), query strings coerced.
-import fp from 'fastify-plugin'
-import type { FastifySchemaCompiler } from 'fastify'
-import { Ajv, type Options } from 'ajv'
-import addFormatsModule from 'ajv-formats'
+// Given to Fastify as its schemaController's validator factory (https://fastify.dev/docs/latest/Reference/Server/#schemacontroller),
+// so every context, including one that adds schemas of its own, gets these compilers without a per-context hook.
+import type { FastifySchemaCompiler, FastifyServerOptions } from 'fastify'
+import { makeAjv } from '../src/schemas/ajv.js'
 
-// ajv-formats is CommonJS; its default export arrives wrapped under ESM.
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
+type BuildValidator = NonNullable<NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator']>
 
-function makeAjv (options: Options): Ajv {
-  // verbose: errors carry their schema, so plugins/errors.ts can state a pattern's own sentence.
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true, ...options })
-  addFormats(ajv)
-  return ajv
-}
-
-export default fp(async (app) => {
+/** One pair of AJV instances per schema set (Fastify calls this again for a context that adds schemas). */
+const buildValidator = (externalSchemas: unknown): FastifySchemaCompiler<unknown> => {
   // API.md: `"id": "5"` for an integer is a 422, and unknown JSON fields are ignored, never applied.
   const bodies = makeAjv({ coerceTypes: false, removeAdditional: 'all' })
   // Query strings and path parameters are text on the wire: `?limit=10` is the number 10.
   const strings = makeAjv({ coerceTypes: 'array', removeAdditional: true })
-  const compiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
-    (httpPart === 'body' ? bodies : strings).compile(schema as object)
-  app.setValidatorCompiler(compiler)
-  // A child context that calls addSchema rebuilds its validator from the root *options*, not from the
-  // parent's compiler (fastify lib/schema-controller.js); hand every new context ours.
-  app.addHook('onRegister', (instance) => { instance.setValidatorCompiler(compiler) })
-}, { name: 'validation' })
+  for (const schema of Object.values(externalSchemas as Record<string, object>)) {
+    bodies.addSchema(schema)
+    strings.addSchema(schema)
+  }
+  return ({ schema, httpPart }) => (httpPart === 'body' ? bodies : strings).compile(schema as object)
+}
+
+/** `Fastify({ schemaController })`: the validators of every route context. */
+// The cast: @fastify/ajv-compiler's factory type names AJV's compile signature, which Fastify calls as FastifySchemaCompiler.
+export const schemaController = { compilersFactory: { buildValidator: buildValidator as unknown as BuildValidator } }

@@ -11,8 +11,9 @@ import mailPlugin, { type MailPluginOptions } from '../plugins/mail.js'
 import recoveryPlugin from '../plugins/recovery.js'
 import totpPlugin from '../plugins/totp.js'
 import authPlugin from '../plugins/auth.js'
+import tokensPlugin from '../plugins/tokens.js'
 import errorsPlugin, { frameworkErrors } from '../plugins/errors.js'
-import validationPlugin from '../plugins/validation.js'
+import { schemaController } from '../plugins/validation.js'
 import securityPlugin from '../plugins/security.js'
 import browserPlugin from '../plugins/browser.js'
 import swaggerPlugin from '../plugins/swagger.js'
@@ -55,7 +56,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
     // Reject requests whose JSON carries __proto__ / constructor.prototype instead of parsing them.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    routerOptions: { ignoreTrailingSlash: true }
+    routerOptions: { ignoreTrailingSlash: true },
+    schemaController
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // JSON everywhere (the OAuth2 routes add form parsing for themselves): text/plain is a 415, not a string body.
@@ -63,11 +65,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
 
   await app.register(configPlugin, { config })
   await app.register(metricsPlugin)
-  // Shared schemas first: adding a schema after setValidatorCompiler makes Fastify rebuild the validator.
+  // Shared schemas, before any route: the validator factory (plugins/validation.ts) receives them.
   app.addSchema(ProblemResponse)
   app.addSchema(OAuthErrorResponse)
   await app.register(errorsPlugin)
-  await app.register(validationPlugin)
   await app.register(securityPlugin)
   await app.register(browserPlugin)
   await app.register(swaggerPlugin)
@@ -78,6 +79,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(recoveryPlugin)
   await app.register(totpPlugin)
   await app.register(authPlugin)
+  await app.register(tokensPlugin)
 
   await app.register(healthRoutes)
   await app.register(wellKnownRoutes)

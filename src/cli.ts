@@ -14,7 +14,8 @@ import { KeyFileError } from './services/keys.js'
 import { createServices, type Services } from './services/index.js'
 import { resetTotp } from './services/totp.js'
 import { TotpKeyError } from './services/totp-key.js'
-import type { Role } from './services/users.js'
+import { checkerOf } from './schemas/ajv.js'
+import { Email, Role, Username } from './schemas/users.js'
 import { openStore, type Store } from './store/index.js'
 
 const HELP = `latchkey ${version} — a self-contained JWT authentication server
@@ -73,6 +74,9 @@ async function readPassword (fromStdin: boolean): Promise<string> {
   }
 }
 
+const validRole = checkerOf(Role)
+const validUsername = checkerOf(Username)
+const validEmail = checkerOf(Email)
 const USER_USAGE = 'usage: latchkey user create|list|set-role|disable|enable|reset-totp …'
 const CREATE_USAGE = 'usage: latchkey user create --username U --email E [--role admin|user] [--password-stdin]'
 
@@ -99,11 +103,12 @@ async function userCommand (args: string[]): Promise<void> {
   // Check the arguments before the database is opened (or created) and before a password is asked for.
   if (action === 'create') {
     if (!values.username || !values.email) throw new UsageError(CREATE_USAGE)
-    if (values.role !== 'admin' && values.role !== 'user') throw new UsageError('--role must be admin or user')
-    if (!/^[A-Za-z0-9_.-]{3,32}$/.test(values.username)) throw new UsageError('--username must be 3–32 characters of A-Z a-z 0-9 _ . -')
-    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(values.email) || values.email.length > 254) throw new UsageError('--email must be a valid email address')
+    // The API's own schemas: a user the CLI creates is one POST /auth/register would take.
+    if (!validRole(values.role)) throw new UsageError('--role must be admin or user')
+    if (!validUsername(values.username)) throw new UsageError('--username must be 3–32 characters of A-Z a-z 0-9 _ . -')
+    if (!validEmail(values.email)) throw new UsageError('--email must be a valid email address')
   }
-  if (action === 'set-role' && positionals[1] !== 'admin' && positionals[1] !== 'user') {
+  if (action === 'set-role' && !validRole(positionals[1])) {
     throw new UsageError('usage: latchkey user set-role USERNAME admin|user')
   }
   const config = loadConfig()

@@ -1,21 +1,16 @@
 // `latchkey import`'s rules: which source rows become users, which are skipped and why, all in one transaction.
-import { Ajv } from 'ajv'
-import addFormatsModule from 'ajv-formats'
-import { Email, Username } from '../schemas/common.js'
+import { checkerOf } from '../schemas/ajv.js'
+import { Email, Username } from '../schemas/users.js'
 import { classifyHash, type HashScheme } from '../services/foreign-hashes.js'
 import type { Argon2Cost } from '../services/passwords.js'
 import { deriveUsername } from '../services/usernames.js'
-import type { Role } from '../services/users.js'
+import type { Role } from '../schemas/users.js'
 import type { Store } from '../store/index.js'
 import type { Field, Source } from './source.js'
 
-// ajv-formats is CommonJS; its default export arrives wrapped under ESM (as in plugins/validation.ts).
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
 // The API's own schemas and formats, so an imported address or name is one POST /auth/register would take.
-const ajv = new Ajv({ strict: false })
-addFormats(ajv)
-const validEmail = ajv.compile(Email)
-const validUsername = ajv.compile(Username)
+const validEmail = checkerOf(Email)
+const validUsername = checkerOf(Username)
 
 export interface ImportedRow {
   row: number
@@ -73,7 +68,7 @@ async function planAndWrite (tx: Store, source: Source, columns: Partial<Record<
   options: { dryRun: boolean, own: Argon2Cost }): Promise<ImportReport> {
   const claimedNames = new Set<string>()
   const claimedEmails = new Set<string>()
-  // Names found taken in the database so far: deriveUsername's candidates are checked against these first.
+  // Names found taken in the database so far: checked before the database is asked again.
   const storedNames = new Set<string>()
   const isNameTaken = async (name: string): Promise<boolean> => {
     const lower = name.toLowerCase()
@@ -81,13 +76,6 @@ async function planAndWrite (tx: Store, source: Source, columns: Partial<Record<
     if (await tx.userByLogin(lower) === undefined) return false
     storedNames.add(lower)
     return true
-  }
-  /** deriveUsername's first free candidate: derived again each time the database holds the one it chose. */
-  const freeUsername = async (email: string): Promise<string> => {
-    for (;;) {
-      const candidate = deriveUsername(email, (name) => claimedNames.has(name.toLowerCase()) || storedNames.has(name.toLowerCase()))
-      if (!await isNameTaken(candidate)) return candidate
-    }
   }
   const outcomes: RowOutcome[] = []
   const hashes = new Map<number, string>()
@@ -112,7 +100,7 @@ async function planAndWrite (tx: Store, source: Source, columns: Partial<Record<
       // By login name: an email never matches a username (usernames hold no @), so this finds the address only.
       if (claimedEmails.has(email) || await tx.userByLogin(email) !== undefined) throw new Skip(`email ${email} is already registered`)
       if (givenName !== undefined && await isNameTaken(givenName)) throw new Skip(`username ${givenName} is already taken (ignoring case)`)
-      const username = givenName ?? await freeUsername(email)
+      const username = givenName ?? await deriveUsername(email, isNameTaken)
 
       const roleText = text(get('role'))?.toLowerCase()
       const role: Role = roleText === 'admin' ? 'admin' : 'user'

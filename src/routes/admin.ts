@@ -1,28 +1,10 @@
 // Admin routes (role admin, read from the database row): user management and statistics.
-import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { notFound } from '../errors.js'
-import { bearer, Cursor, IdParams, Limit, NoContent, Page, problems, UserResponse } from '../schemas/common.js'
+import { bearer, IdParams, NoContent, Page, problems } from '../schemas/common.js'
+import { AdminUpdateBody, ListUsersQuery, StatsResponse, UserResponse } from '../schemas/users.js'
 import { toPublicUser } from '../services/users.js'
 import { totpAdminRoutes } from './totp.js'
-
-const ListUsersQuery = Type.Object({
-  limit: Type.Optional(Limit),
-  cursor: Type.Optional(Cursor),
-  q: Type.Optional(Type.String({ maxLength: 254, description: 'Case-insensitive substring of username or email (% and _ literal)', examples: ['example.com'] }))
-})
-
-const AdminUpdateBody = Type.Object({
-  role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('admin')], { description: 'New role' })),
-  disabled: Type.Optional(Type.Boolean({ description: 'Disabling ends every session of the user at once' })),
-  email_verified: Type.Optional(Type.Boolean({ description: 'Mark the email address verified (or not) without a mail' }))
-})
-
-const StatsResponse = Type.Object({
-  users: Type.Integer({ description: 'All users', examples: [42] }),
-  admins: Type.Integer({ description: 'Active admins (role admin, not disabled)', examples: [1] }),
-  active_sessions: Type.Integer({ description: 'Sessions neither ended nor expired', examples: [17] })
-}, { description: 'Counts' })
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate)

@@ -3,59 +3,23 @@ import formbody from '@fastify/formbody'
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
-import type { UserRow } from '../db/schema.js'
 import { notAuthenticated, OAuthError, Problem, unprocessable } from '../errors.js'
 import type { AuditContext } from '../services/audit.js'
+import type { TokenPair } from '../services/tokens.js'
 import { ThrottledAttempt, type Throttle } from '../services/login-throttle.js'
 import { toPublicUser } from '../services/users.js'
-import {
-  bearer, Email, NewPassword, NoContent, oauthErrors, problems, TokenResponse, Username, UserResponse
-} from '../schemas/common.js'
+import { bearer, NoContent, oauthErrors, problems } from '../schemas/common.js'
+import { LogoutBody, RefreshBody, RegisterBody, RevokeBody, TokenBody, TokenResponse } from '../schemas/auth.js'
+import { UserResponse } from '../schemas/users.js'
 import { noStore } from './no-store.js'
 import { refuseQueryCredentials } from './oauth-query.js'
 import { aliasDocs, signupOptions, tokenAliases } from './tutorials.js'
-import { ModeField, RefreshCookieParam, SetRefreshCookie } from '../schemas/cookie-mode.js'
+import { RefreshCookieParam, SetRefreshCookie } from '../schemas/cookie-mode.js'
 
 const AUTH_BODY_LIMIT = 16 * 1024
 
-const RegisterBody = Type.Object({
-  username: Username,
-  email: Email,
-  password: NewPassword
-})
-
-const FormField = (description: string, examples?: string[]) =>
-  Type.Optional(Type.String({ maxLength: 1024, description, ...(examples ? { examples } : {}) }))
-
-const TokenBody = Type.Object({
-  grant_type: FormField('`password` (the default when omitted) or `refresh_token`', ['password']),
-  username: FormField('Password grant: the username or the email, any case', ['alice']),
-  password: FormField('Password grant: the password', ['correct horse battery staple']),
-  totp: FormField('Password grant, accounts with TOTP on: the current 6-digit code or an unused recovery code (ignored otherwise)', ['123456']),
-  refresh_token: FormField('Refresh grant: the refresh token'),
-  scope: FormField('Accepted and ignored (v1 grants no scopes)'),
-  client_id: FormField('Accepted and ignored'),
-  client_secret: FormField('Accepted and ignored'),
-  mode: ModeField
-}, { description: 'application/x-www-form-urlencoded (RFC 6749 §4.3, §6)' })
-
-const RefreshBody = Type.Object({
-  refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'The current refresh token (required unless mode=cookie)' })),
-  mode: ModeField
-})
-
-const LogoutBody = Type.Object({
-  refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Ends the session this refresh token belongs to' })),
-  all: Type.Optional(Type.Boolean({ description: 'With a bearer token: end every session of the user', examples: [true] })),
-  mode: ModeField
-})
-
-const RevokeBody = Type.Object({
-  token: Type.String({ maxLength: 1024, description: 'The refresh or access token to revoke' }),
-  token_type_hint: FormField('`refresh_token` or `access_token`; a hint only', ['refresh_token'])
-}, { description: 'application/x-www-form-urlencoded (RFC 7009)' })
-
 const INVALID_LOGIN = 'Incorrect username or password'
+const REFRESH_TOKEN_REQUIRED = [{ field: '/refresh_token', message: 'is required' }]
 const REFRESH_COOKIE_MISSING = 'mode=cookie needs the latchkey_refresh cookie (or a refresh_token field), and the request carries neither'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -67,15 +31,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.addHook('onRoute', (route) => { route.bodyLimit ??= AUTH_BODY_LIMIT })
 
-  function sendTokens (reply: FastifyReply, user: Pick<UserRow, 'id' | 'username' | 'role'>, sessionId: number, refreshToken: string, cookieMode = false) {
+  function sendTokenPair (reply: FastifyReply, pair: TokenPair, cookieMode: boolean) {
+    if (!cookieMode) return noStore(reply).send(pair)
     // mode=cookie: the refresh token goes into the httpOnly cookie only, never into the body scripts read.
-    if (cookieMode) app.refreshCookie.set(reply, refreshToken)
-    return noStore(reply).send({
-      access_token: app.signAccessToken(user, sessionId),
-      token_type: 'bearer' as const,
-      expires_in: config.ACCESS_TOKEN_TTL,
-      ...(cookieMode ? {} : { refresh_token: refreshToken })
-    })
+    const { refresh_token: refreshToken, ...body } = pair
+    app.refreshCookie.set(reply, refreshToken)
+    return noStore(reply).send(body)
   }
 
   // One handler for /auth/register and its tutorial alias /users/signup (src/routes/tutorials.ts).
@@ -98,13 +59,6 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, registerUser)
   if (config.TUTORIAL_ROUTES) app.post('/users/signup', signupOptions(app, rateLimit, registerResponses), registerUser as RouteHandlerMethod)
-
-  /** Rotate a refresh token (both refresh routes), counted by outcome. */
-  async function refresh (token: string, ctx: AuditContext) {
-    const outcome = await app.sessions.refresh(token, ctx)
-    app.metrics.refreshes.inc({ outcome: outcome.ok ? 'success' : outcome.reason })
-    return outcome
-  }
 
   /**
    * The per-account throttle engaged: an audit event (and, through it, a warn log line) with the account's
@@ -179,15 +133,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           throw new OAuthError(400, 'invalid_request', 'The password grant requires username and password')
         }
         const user = await passwordGrant(request, body.username, body.password, body.totp)
-        const { sessionId, refreshToken } = await app.sessions.create(user.id, request.auditContext)
-        return sendTokens(reply, user, sessionId, refreshToken, cookieMode)
+        return sendTokenPair(reply, await app.tokens.issueTokenPair(user, request.auditContext), cookieMode)
       }
       if (grant === 'refresh_token') {
         const token = body.refresh_token || (cookieMode ? app.refreshCookie.read(request) : undefined)
         if (!token) throw new OAuthError(400, 'invalid_request', cookieMode ? REFRESH_COOKIE_MISSING : 'The refresh_token grant requires refresh_token')
-        const outcome = await refresh(token, request.auditContext)
-        if (!outcome.ok) throw new OAuthError(401, 'invalid_grant', 'The refresh token is invalid, expired or revoked')
-        return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken, cookieMode)
+        const pair = await app.tokens.refreshTokenPair(token, request.auditContext)
+        if (pair === undefined) throw new OAuthError(401, 'invalid_grant', 'The refresh token is invalid, expired or revoked')
+        return sendTokenPair(reply, pair, cookieMode)
       }
       throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token')
     }
@@ -224,19 +177,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }, async (request, reply) => {
       const token = request.body?.token
       if (!token) throw new OAuthError(400, 'invalid_request', 'token is required')
-      // The hint only orders the checks; both kinds are tried (RFC 7009 §2.1).
-      const session = await app.sessions.sessionOfToken(token)
-      if (session !== undefined) {
-        await app.sessions.end(session.id, 'revoked', request.auditContext)
-      } else {
-        let sid: number | undefined
-        try {
-          sid = app.verifyAccessToken(token).sid
-        } catch {
-          // Not a token we issued, or already invalid: nothing to revoke.
-        }
-        if (sid !== undefined) await app.sessions.end(sid, 'revoked', request.auditContext)
-      }
+      await app.tokens.revokeToken(token, request.auditContext)
       return noStore(reply).send({})
     })
   })
@@ -256,12 +197,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const cookieMode = app.refreshCookie.wanted(request, request.body.mode)
     const token = request.body.refresh_token ?? (cookieMode ? app.refreshCookie.read(request) : undefined)
     if (token === undefined) {
-      if (!cookieMode) throw unprocessable([{ field: '/refresh_token', message: 'is required' }])
+      if (!cookieMode) throw unprocessable(REFRESH_TOKEN_REQUIRED)
       throw new Problem(400, REFRESH_COOKIE_MISSING)
     }
-    const outcome = await refresh(token, request.auditContext)
-    if (!outcome.ok) throw new Problem(401, 'The refresh token is invalid, expired or revoked')
-    return sendTokens(reply, outcome.user, outcome.sessionId, outcome.refreshToken, cookieMode)
+    const pair = await app.tokens.refreshTokenPair(token, request.auditContext)
+    if (pair === undefined) throw new Problem(401, 'The refresh token is invalid, expired or revoked')
+    return sendTokenPair(reply, pair, cookieMode)
   })
 
   app.post('/auth/logout', {
@@ -286,15 +227,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     if (body.all === true || (body.refresh_token === undefined && hasBearer && !cookieMode)) {
       if (!hasBearer) throw notAuthenticated()
       await app.authenticate(request, reply)
-      if (body.all === true) await app.sessions.endAll(request.account.id, 'logout_all', request.auditContext)
-      else await app.sessions.end(request.sessionId, 'logout', request.auditContext)
+      await app.tokens.endBearerSessions(request.account.id, request.sessionId, body.all === true, request.auditContext)
     } else {
       // An empty body without a bearer is a cookie logout when the request carries the cookie.
       const cookie = body.refresh_token === undefined ? app.refreshCookie.read(request) : undefined
       const token = body.refresh_token ?? cookie
-      if (token === undefined && !cookieMode) throw unprocessable([{ field: '/refresh_token', message: 'is required' }])
-      const session = token === undefined ? undefined : await app.sessions.sessionOfToken(token)
-      if (session !== undefined) await app.sessions.end(session.id, 'logout', request.auditContext)
+      if (token === undefined && !cookieMode) throw unprocessable(REFRESH_TOKEN_REQUIRED)
+      if (token !== undefined) await app.tokens.endSessionOfRefreshToken(token, 'logout', request.auditContext)
       cookieMode ||= cookie !== undefined
     }
     if (cookieMode) app.refreshCookie.clear(reply)

@@ -1,7 +1,8 @@
 // Password reset and email verification: forgot, reset, verify, and resending the verification mail.
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { bearer, Email, NewPassword, NoContent, ProblemResponse, problems } from '../schemas/common.js'
+import { bearer, NoContent, ProblemResponse, problems } from '../schemas/common.js'
+import { Email, NewPassword } from '../schemas/users.js'
 import { FORGOT_ANSWER, VERIFICATION_ANSWER } from '../services/recovery.js'
 
 const BODY_LIMIT = 16 * 1024

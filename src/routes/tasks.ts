@@ -3,30 +3,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { notFound } from '../errors.js'
 import { bearer, Cursor, IdParams, Limit, NoContent, Page, problems } from '../schemas/common.js'
-
-const Title = Type.String({ minLength: 1, maxLength: 200, description: 'Title (1–200 characters)', examples: ['Buy milk'] })
-const Description = Type.Union([Type.String({ maxLength: 10000 }), Type.Null()], { description: 'Up to 10,000 characters, or null', examples: ['Two litres'] })
-
-const TaskResponse = Type.Object({
-  id: Type.Integer({ examples: [1] }),
-  title: Type.String({ examples: ['Buy milk'] }),
-  description: Type.Union([Type.String(), Type.Null()]),
-  done: Type.Boolean({ examples: [false] }),
-  created_at: Type.String({ format: 'date-time' }),
-  updated_at: Type.String({ format: 'date-time' })
-}, { $id: 'Task', description: 'A task' })
-
-const CreateTaskBody = Type.Object({
-  title: Title,
-  description: Type.Optional(Description),
-  done: Type.Optional(Type.Boolean({ default: false }))
-})
-
-const UpdateTaskBody = Type.Object({
-  title: Type.Optional(Title),
-  description: Type.Optional(Description),
-  done: Type.Optional(Type.Boolean())
-})
+import { CreateTaskBody, TaskResponse, UpdateTaskBody } from '../schemas/tasks.js'
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate)

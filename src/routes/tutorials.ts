@@ -6,8 +6,9 @@ import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
-import { bearer, Email, NewPassword, problems, Username } from '../schemas/common.js'
-import { deriveUsernameAsync } from '../services/usernames.js'
+import { bearer, problems } from '../schemas/common.js'
+import { Email, NewPassword, Username } from '../schemas/users.js'
+import { deriveUsername } from '../services/usernames.js'
 
 export const TUTORIAL_TAG = 'fastapi-tutorials'
 
@@ -43,7 +44,7 @@ export function signupOptions (app: FastifyInstance, rateLimit: FastifyInstance[
     preHandler: async (request: FastifyRequest) => {
       const body = request.body as Static<typeof SignupBody>
       // findByLogin compares usernames ignoring case; a candidate never contains "@", so never matches an email.
-      body.username ??= await deriveUsernameAsync(body.email.toLowerCase(), async (name) => await app.users.findByLogin(name) !== undefined)
+      body.username ??= await deriveUsername(body.email.toLowerCase(), async (name) => await app.users.findByLogin(name) !== undefined)
     },
     schema: {
       tags: [TUTORIAL_TAG],

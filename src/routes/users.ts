@@ -2,30 +2,11 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { notFound, Problem, WrongPassword } from '../errors.js'
-import { AnyPassword, bearer, Email, IdParams, NewPassword, NoContent, problems, Username, UserResponse } from '../schemas/common.js'
+import { bearer, IdParams, NoContent, problems } from '../schemas/common.js'
+import { SessionResponse } from '../schemas/sessions.js'
+import { ChangePasswordBody, DeleteMeBody, UpdateMeBody, UserResponse } from '../schemas/users.js'
 import { toPublicUser } from '../services/users.js'
 import { totpSelfRoutes } from './totp.js'
-
-const UpdateMeBody = Type.Object({
-  username: Type.Optional(Username),
-  email: Type.Optional(Email)
-})
-
-const ChangePasswordBody = Type.Object({
-  current_password: AnyPassword,
-  new_password: NewPassword
-})
-
-const DeleteMeBody = Type.Object({ password: AnyPassword })
-
-const SessionResponse = Type.Object({
-  id: Type.Integer({ examples: [3] }),
-  created_at: Type.String({ format: 'date-time' }),
-  last_used_at: Type.String({ format: 'date-time', description: 'Login or most recent refresh' }),
-  user_agent: Type.Union([Type.String(), Type.Null()], { examples: ['curl/8.5.0'] }),
-  ip: Type.Union([Type.String(), Type.Null()], { examples: ['127.0.0.1'] }),
-  current: Type.Boolean({ description: 'The session of the access token making this request' })
-})
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate)

@@ -1,5 +1,6 @@
 // Sessions (one per password login) and their refresh-token family: the refresh rule, rotation, reuse detection, ending, purging.
 import type { SessionRow, UserRow } from '../db/schema.js'
+import type { SessionView } from '../schemas/sessions.js'
 import type { RefreshState, RefreshVerdict, SessionSelector, Store } from '../store/index.js'
 import type { AuditContext, AuditEvent, AuditService } from './audit.js'
 import { endSessions, type EndReason } from './end-sessions.js'
@@ -16,15 +17,6 @@ export type RefreshOutcome =
   | { ok: true, user: UserRow, sessionId: number, refreshToken: string }
   /** `reason` labels the refresh counter (latchkey_refreshes_total{outcome}): a reuse detection is its own outcome. */
   | { ok: false, reason: 'invalid' | 'reused' }
-
-export interface SessionView {
-  id: number
-  created_at: string
-  last_used_at: string
-  user_agent: string | null
-  ip: string | null
-  current: boolean
-}
 
 /**
  * The refresh rule. Invalid when the session ended or expired, the user is disabled or the token itself

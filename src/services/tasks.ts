@@ -1,16 +1,8 @@
 // Tasks: a per-user to-do list; every query is scoped to the owner, so another user's task is absent.
 import type { TaskRow } from '../db/schema.js'
 import type { Store, TaskChanges as StoredChanges } from '../store/index.js'
+import type { PublicTask } from '../schemas/tasks.js'
 import { decodeCursor, pageOf, type Page } from './pages.js'
-
-export interface PublicTask {
-  id: number
-  title: string
-  description: string | null
-  done: boolean
-  created_at: string
-  updated_at: string
-}
 
 export const toPublicTask = (row: TaskRow): PublicTask => ({
   id: row.id,

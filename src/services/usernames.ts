@@ -24,14 +24,19 @@ function * candidates (email: string): Generator<string, never> {
 
 /**
  * The first free candidate. `isTaken` compares ignoring case; the unique index stays the real guard against a race.
+ * One walk for both kinds of lookup: a synchronous `isTaken` gives the name, an asynchronous one (the store) a promise of it.
  */
-export function deriveUsername (email: string, isTaken: (username: string) => boolean): string {
-  for (const candidate of candidates(email)) if (!isTaken(candidate)) return candidate
-  throw new Error('unreachable: the candidates never end')
-}
-
-/** deriveUsername over an asynchronous lookup (the store). */
-export async function deriveUsernameAsync (email: string, isTaken: (username: string) => Promise<boolean>): Promise<string> {
-  for (const candidate of candidates(email)) if (!await isTaken(candidate)) return candidate
-  throw new Error('unreachable: the candidates never end')
+export function deriveUsername (email: string, isTaken: (username: string) => boolean): string
+export function deriveUsername (email: string, isTaken: (username: string) => Promise<boolean>): Promise<string>
+export function deriveUsername (email: string, isTaken: (username: string) => boolean | Promise<boolean>): string | Promise<string> {
+  const walk = candidates(email)
+  const next = (): string | Promise<string> => {
+    for (;;) {
+      const candidate = walk.next().value
+      const taken = isTaken(candidate)
+      if (taken instanceof Promise) return taken.then((yes) => yes ? next() : candidate)
+      if (!taken) return candidate
+    }
+  }
+  return next()
 }

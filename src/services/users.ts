@@ -8,18 +8,7 @@ import { endSessions } from './end-sessions.js'
 import { decodeCursor, pageOf, type Page } from './pages.js'
 import { checkPasswordPolicy, isForeignHash, type PasswordHasher } from './passwords.js'
 
-export type Role = 'user' | 'admin'
-
-export interface PublicUser {
-  id: number
-  username: string
-  email: string
-  role: Role
-  disabled: boolean
-  email_verified: boolean
-  totp_enabled: boolean
-  created_at: string
-}
+import type { PublicUser, Role } from '../schemas/users.js'
 
 export const toPublicUser = (row: Pick<UserRow, 'id' | 'username' | 'email' | 'role' | 'disabled' | 'emailVerified' | 'totpEnabled' | 'createdAt'>): PublicUser => ({
   id: row.id,

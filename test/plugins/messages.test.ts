@@ -3,17 +3,16 @@ import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
 import errorsPlugin from '../../plugins/errors.js'
-import validationPlugin from '../../plugins/validation.js'
-import { Email, NewPassword, Username } from '../../src/schemas/common.js'
+import { schemaController } from '../../plugins/validation.js'
+import { Email, NewPassword, Username } from '../../src/schemas/users.js'
 import { build, signUp } from '../helper.js'
 
 // Phrases AJV would produce by itself: none may reach a client.
 const RAW = /must be (a|an) (object|array)\b|must NOT|must match pattern|must match format|must be equal to one of|must have required property|\b1 characters|fewer than|more than/
 
 async function bare (t: Test) {
-  const app = Fastify({ logger: false })
+  const app = Fastify({ logger: false, schemaController })
   await app.register(errorsPlugin)
-  await app.register(validationPlugin)
   app.post('/thing', {
     schema: {
       body: Type.Object({

@@ -1,12 +1,11 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
-import validationPlugin from '../../plugins/validation.js'
+import { schemaController } from '../../plugins/validation.js'
 import { build, signUp } from '../helper.js'
 
 t.test('validation plugin: bodies strict and stripped, query strings and params coerced', async (t) => {
-  const app = Fastify()
-  await app.register(validationPlugin)
+  const app = Fastify({ schemaController })
   app.post('/x/:id', {
     schema: {
       body: Type.Object({ n: Type.Integer(), keep: Type.Optional(Type.String()) }),
@@ -39,8 +38,7 @@ t.test('the whole app keeps those rules in every route context', async (t) => {
 })
 
 t.test('a route plugin that adds a schema keeps the strict and coercing validators', async (t) => {
-  const app = Fastify()
-  await app.register(validationPlugin)
+  const app = Fastify({ schemaController })
   await app.register(async (child) => {
     child.addSchema({ $id: 'Thing', type: 'object', properties: { a: { type: 'string' } } })
     child.post('/y/:id', {

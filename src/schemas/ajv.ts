@@ -1,0 +1,22 @@
+// The one AJV set-up (options and formats) behind request validation, the CLI's argument checks and `latchkey import`.
+import { Ajv, type Options } from 'ajv'
+import addFormatsModule from 'ajv-formats'
+import type { TSchema } from '@sinclair/typebox'
+
+// ajv-formats is CommonJS; its default export arrives wrapped under ESM.
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
+
+export function makeAjv (options: Options = {}): Ajv {
+  // verbose: errors carry their schema, so plugins/errors.ts can state a pattern's own sentence.
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true, ...options })
+  addFormats(ajv)
+  return ajv
+}
+
+const standalone = makeAjv({ coerceTypes: false })
+
+/** A predicate that is true exactly when a JSON body field with this schema would pass the API's validation. */
+export const checkerOf = (schema: TSchema): (value: unknown) => boolean => {
+  const validate = standalone.compile(schema)
+  return (value) => validate(value)
+}
