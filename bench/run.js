@@ -263,7 +263,8 @@ async function prepareDatabase (name, count) {
  * seeded like the SQLite one — its own seeded file copied in with `latchkey db copy` — and the server env for it.
  */
 async function preparePostgres () {
-  const pgDir = join(dir, 'pg')
+  // Not under the 0700 bench folder: the `postgres` user runs the server and must reach its files.
+  const pgDir = join(tmpdir(), `latchkey-bench-pg-${process.pid}`)
   const admin = execFileSync('bash', [join(ROOT, 'test', 'pg-server.sh'), 'start', pgDir], { encoding: 'utf8', env: { ...process.env, PG_FSYNC: 'on' } }).trim()
   cleanups.push(() => execFileSync('bash', [join(ROOT, 'test', 'pg-server.sh'), 'stop', pgDir], { stdio: 'ignore' }))
   const client = new pg.Client({ connectionString: admin })
