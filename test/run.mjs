@@ -7,6 +7,7 @@ import { readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { checkCoverageFloor } from './coverage-floor.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const tap = join(root, 'node_modules', '.bin', 'tap')
@@ -28,9 +29,10 @@ if (env.TEST_POSTGRES_URL === undefined) {
 let status = 1
 try {
   const all = spawnSync(tap, args, { stdio: 'inherit', env, cwd: root })
+  const covered = checkCoverageFloor(root)
   console.log('\n# PostgreSQL matrix: the route, plugin and HTTP-security suites on PostgreSQL\n')
   const matrix = spawnSync(tap, [...args, '--disable-coverage', ...MATRIX], { stdio: 'inherit', env: { ...env, LATCHKEY_TEST_ENGINE: 'postgres' }, cwd: root })
-  status = all.status === 0 && matrix.status === 0 ? 0 : 1
+  status = all.status === 0 && covered && matrix.status === 0 ? 0 : 1
 } finally {
   if (server !== undefined) execFileSync('bash', [join(root, 'test', 'pg-server.sh'), 'stop', server], { stdio: 'ignore' })
 }
