@@ -3,10 +3,10 @@
 // Also the review fixes around them: a reset link dies with an email change, and a storage fault while a
 // mail is composed is a logged mail failure that names no address (registration still succeeds).
 import t, { type Test } from 'tap'
-import { Secret, TOTP } from 'otpauth'
 import { buildApp, type App } from '../../src/app.js'
 import type { AuditEventView } from '../../src/services/audit.js'
 import { form, login, newUser, PASSWORD, register, signUp, testConfig, type Tokens } from '../helper.js'
+import { codeAt, insideStep, STEP } from '../totp-codes.js'
 import { linkIn, logLines, startSmtp, type Inbox } from '../smtp.js'
 
 t.setTimeout(300_000)
@@ -169,15 +169,6 @@ t.test('a storage fault while a mail is composed: logged without the address or 
   t.same((await ofType(app, 'email.verification_sent')).map((e) => e.user_id), [known.id], 'no event for the mails that did not go')
   t.same(await ofType(app, 'password.reset_requested'), [])
 })
-
-const STEP = 30_000
-const codeAt = (secret: string, timestamp: number): string =>
-  TOTP.generate({ secret: Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30, timestamp })
-async function insideStep (): Promise<number> {
-  const left = STEP - (Date.now() % STEP)
-  if (left < 5000) await new Promise((resolve) => setTimeout(resolve, left + 50))
-  return Date.now()
-}
 
 /** Enrol and confirm TOTP for a signed-up user; returns the secret. */
 async function enableTotp (t: Test, app: App, user: Awaited<ReturnType<typeof signUp>>, headers: Record<string, string> = {}): Promise<string> {

@@ -13,25 +13,12 @@ import { buildApp, logRedactPaths, type App } from '../../src/app.js'
 import { dataDirectory } from '../../src/db/open.js'
 import { totpKeyPath } from '../../src/services/totp-key.js'
 import { build, form, login, newUser, PASSWORD, register, signUp, tempDir, testConfig, type Tokens } from '../helper.js'
+import { codeAt, insideStep, STEP } from '../totp-codes.js'
 
-const STEP = 30_000
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const QR_SCREENSHOT = '/tmp/totp-qr.png'
 
 t.setTimeout(300_000)
-
-const codeAt = (secret: string, timestamp: number): string =>
-  TOTP.generate({ secret: Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30, timestamp })
-
-/**
- * Codes "of the current step" are made here and checked by the server a moment later: when less than
- * 5 s of the step are left, wait for the next one, so both sides always see the same step.
- */
-async function insideStep (): Promise<number> {
-  const left = STEP - (Date.now() % STEP)
-  if (left < 5000) await new Promise((resolve) => setTimeout(resolve, left + 50))
-  return Date.now()
-}
 
 /** A well-formed code that is none of the accepted ones right now. */
 function wrongCode (secret: string): string {

@@ -16,6 +16,7 @@ import {
 } from '../../src/services/totp.js'
 import { openSqliteStore } from '../../src/store/sqlite.js'
 import { tempDir } from '../helper.js'
+import { codeAt, STEP } from '../totp-codes.js'
 
 // RFC 6238 Appendix B: the SHA-1 seed is the ASCII string "12345678901234567890"; 8-digit values.
 const RFC_SEED = '12345678901234567890'
@@ -24,12 +25,8 @@ const RFC_VECTORS: Array<[seconds: number, code: string]> = [
   [1234567890, '89005924'], [2000000000, '69279037'], [20000000000, '65353130']
 ]
 
-const STEP = 30_000
 // A moment in the middle of a step, so "previous step" and "two steps old" are exact.
 const T0 = 1_800_000_000 * 1000 + 15_000
-
-const codeAt = (secret: string, timestamp: number): string =>
-  TOTP.generate({ secret: Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30, timestamp })
 
 function setup (t: Test) {
   const dir = tempDir(t)
