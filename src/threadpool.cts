@@ -29,9 +29,8 @@ export function threadpoolStatus (): ThreadpoolStatus | undefined { return last 
 /** THREADPOOL_NICE as the config schema reads it: a whole number 0–19; undefined when bad (config reports it). */
 export function parseNice (raw: string | undefined): number | undefined {
   if (raw === undefined || raw === '') return DEFAULT_NICE
-  if (!/^\s*\d+\s*$/.test(raw)) return undefined
   const n = Number(raw)
-  return n <= 19 ? n : undefined
+  return Number.isInteger(n) && n >= 0 && n <= 19 ? n : undefined
 }
 
 /** The pool size libuv will use for this UV_THREADPOOL_SIZE (it reads the number with atoi, then clamps). */
@@ -87,8 +86,10 @@ export function startThreadpool (env: NodeJS.ProcessEnv = process.env, dir = '.'
   stat('.', () => {})
   const threads = tasks().filter((tid) => !before.has(tid))
   if (threads.length !== size) {
-    const why = threads.length === 0 ? 'the pool was already running' : `${threads.length} new threads, expected ${size}`
-    return done({ size, nice: undefined, threads: [], note: `threadpool: ${size} thread(s), priority not lowered: ${why}` })
+    const note = threads.length === 0
+      ? 'threadpool: already running (started before the bin, e.g. by a `node --import` module): its size and priority left as they are'
+      : `threadpool: ${size} thread(s), priority not lowered: ${threads.length} new threads, expected ${size}`
+    return done({ size, nice: undefined, threads: [], note })
   }
   try {
     for (const tid of threads) setPriority(tid, nice!)
