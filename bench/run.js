@@ -67,9 +67,11 @@ const MIXED_ME = { connections: 5, rate: 500 }
 const only = args.only ? new Set(args.only.split(',')) : undefined
 const wanted = (name) => only === undefined || only.has(name)
 if (args.threadpool !== undefined) process.env.UV_THREADPOOL_SIZE = args.threadpool
-// The server's own default (src/bin.cts), so the raw-argon2 baseline runs on the same pool size.
-process.env.UV_THREADPOOL_SIZE ??= String(Math.max(1, availableParallelism() - 1))
-const THREADPOOL = Number(process.env.UV_THREADPOOL_SIZE)
+// The raw-argon2 baseline uses every core unless a size is given. The servers get a given size too; otherwise
+// their own default (src/threadpool.cts: every core on Linux, the pool below the event loop's priority), so
+// `--cli` runs another build as it ships.
+const POOL_GIVEN = process.env.UV_THREADPOOL_SIZE !== undefined && process.env.UV_THREADPOOL_SIZE !== ''
+const THREADPOOL = POOL_GIVEN ? Number(process.env.UV_THREADPOOL_SIZE) : availableParallelism()
 const MB = 1024 * 1024
 const SERVER_CLI = args.cli ?? CLI
 const execFileAsync = promisify(execFile)
@@ -197,7 +199,7 @@ async function argon2Baseline (kind, seconds) {
     ARGON2_BASELINE, '--mode', kind, '--concurrency', String(ARGON_CONNECTIONS), '--duration', String(seconds),
     '--warmup', '0', '--memory-cost', String(ARGON2.memoryCost), '--time-cost', String(ARGON2.timeCost),
     '--parallelism', String(ARGON2.parallelism), '--password', PASSWORD
-  ], { env: process.env, encoding: 'utf8', timeout: (seconds + 120) * 1000 })
+  ], { env: { ...process.env, UV_THREADPOOL_SIZE: String(THREADPOOL) }, encoding: 'utf8', timeout: (seconds + 120) * 1000 })
   const v = JSON.parse(stdout.trim().split('\n').pop())
   return { reqPerSec: v.perSecond, p50: v.p50, p99: v.p99, errors: v.errors, total: v.ops, peakRss: v.peakRss }
 }
@@ -485,7 +487,7 @@ function table (r) {
 async function main () {
   const info = machine()
   const header = `Latchkey benchmark (${modeName}) — ${info.nproc} × ${info.model}, node ${info.node}, load ${info.loadavg}, ` +
-    `UV_THREADPOOL_SIZE=${THREADPOOL}, ${CONNECTIONS} connections (argon2: ${ARGON_CONNECTIONS}), ` +
+    `UV_THREADPOOL_SIZE=${THREADPOOL}${POOL_GIVEN ? '' : ' (argon2 baselines; servers: their default)'}, ${CONNECTIONS} connections (argon2: ${ARGON_CONNECTIONS}), ` +
     `${mode.rounds}×${mode.slice} s rounds (argon2: ${mode.argonRounds}×${mode.argonSlice} s), ` +
     `argon2id m=${ARGON2.memoryCost} t=${ARGON2.timeCost} p=${ARGON2.parallelism}, ${BASE_USERS} users` +
     (SCALE_USERS ? ` (scale: ${SCALE_USERS})` : '') + (args.cli ? `, server ${args.cli}` : '')
@@ -498,6 +500,10 @@ async function main () {
   Object.assign(r, await throughputPhase(base, scale, pgBase))
   if (wanted('login')) Object.assign(r, await argonPhase('verify', base, scale, pgBase))
   if (wanted('register')) Object.assign(r, await argonPhase('hash', base, undefined, pgBase))
+  for (const key of ['login', 'register']) {
+    // CPU µs per request × requests per second: how much of the machine the hashing server kept busy.
+    if (r[key]?.cpuUs !== undefined) notes.push(`${key}: server CPU ${(r[key].cpuUs * r[key].reqPerSec / 1e4).toFixed(0)} % (of one core; ${availableParallelism()} cores)`)
+  }
   if (wanted('mixed')) {
     const server = await startServer(base.path, 'mixed')
     const tokens = await accessTokens(server.port, base.meRefresh.splice(0, 20))
@@ -506,10 +512,13 @@ async function main () {
     r.meIdle = await cannon(server.port, { ...meOptions(), duration: mode.mixed })
     const logins = cannon(server.port, { requests: loginRequests(base.count), connections: ARGON_CONNECTIONS, duration: mode.mixed + 1.5 })
     await sleep(1000) // let the logins fill the threadpool first
+    const cpu0 = cpuMsOf(server.pid)
+    const t0 = performance.now()
     r.mixed = await cannon(server.port, { ...meOptions(), duration: mode.mixed })
+    const cpuPercent = (cpuMsOf(server.pid) - cpu0) * 100 / (performance.now() - t0)
     const login = await logins
     r.mixed.peakRss = rssOf(server.pid).hwm
-    notes.push(`mixed: the logins meanwhile ran at ${login.reqPerSec.toFixed(1)} req/s (p99 ${login.p99} ms, ${login.errors} errors)`)
+    notes.push(`mixed: the logins meanwhile ran at ${login.reqPerSec.toFixed(1)} req/s (p99 ${login.p99} ms, ${login.errors} errors), server CPU ${cpuPercent.toFixed(0)} %`)
     await stop(server)
   }
   if (wanted('startup')) r.startup = { key: 'startup', ...await runStartup(base.path) }

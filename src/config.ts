@@ -19,6 +19,8 @@ export const ConfigSchema = Type.Object({
   ARGON2_MEMORY_COST: Type.Integer({ minimum: 1024, maximum: 4194304, default: 19456, description: 'argon2id memory, KiB (OWASP minimum 19456)' }),
   ARGON2_TIME_COST: Type.Integer({ minimum: 1, maximum: 100, default: 2, description: 'argon2id iterations' }),
   ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'argon2id lanes' }),
+  // Read by the bin (src/threadpool.cts) before this schema runs; listed here so a bad value is reported like any other.
+  THREADPOOL_NICE: Type.Integer({ minimum: 0, maximum: 19, default: 19, description: 'Nice value of the threadpool threads that hash passwords, below the event loop (Linux; 0 = not lowered, pool of cores − 1)' }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino log level' }),
   TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client IP from X-Forwarded-For (only behind a proxy you control)' }),
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 60, description: 'Requests a minute per IP on /auth/token, /auth/register, /auth/refresh, /auth/password/*, /auth/email/verify (0 = off)' }),
