@@ -1,7 +1,7 @@
 // Response headers: helmet on every response, CORS off unless configured, token responses never cached.
 import t, { type Test } from 'tap'
 import Fastify, { type LightMyRequestResponse } from 'fastify'
-import fastifyHelmet from '@fastify/helmet'
+import fastifyHelmet, { type FastifyHelmetOptions } from '@fastify/helmet'
 import { helmetOptions } from '../../plugins/security.js'
 import { build, form, newUser, signUp } from '../helper.js'
 
@@ -97,7 +97,8 @@ t.test('token responses carry Cache-Control: no-store and Pragma: no-cache', asy
 t.test('every route class sends exactly the headers @fastify/helmet sends with the same options', async (t) => {
   // The reference: @fastify/helmet (helmet rebuilt per request) on a bare app, with plugins/security.ts's options.
   const reference = Fastify()
-  await reference.register(fastifyHelmet, helmetOptions)
+  // (helmet's ESM and CommonJS typings are distinct types to TypeScript; the object is the same.)
+  await reference.register(fastifyHelmet, helmetOptions as FastifyHelmetOptions)
   reference.get('/', async () => ({}))
   t.teardown(() => reference.close())
   const expected = (await reference.inject({ url: '/' })).headers
