@@ -13,10 +13,15 @@ const helmetOptions = {
 if (variant === 'helmet') {
   await app.register((await import('@fastify/helmet')).default, helmetOptions)
 } else if (variant === 'static-headers') {
+  // As plugins/security.ts does it: helmet's headers recorded once, set on the raw response from one hook.
   const helmet = (await import('helmet')).default
-  const headers = {}
-  helmet(helmetOptions)({}, { setHeader: (name, value) => { headers[name.toLowerCase()] = value }, removeHeader () {} }, () => {})
-  app.addHook('onRequest', (_request, reply, done) => { reply.headers(headers); done() })
+  const names = []
+  const values = []
+  helmet(helmetOptions)({}, { setHeader: (name, value) => { names.push(name); values.push(value) }, removeHeader () {} }, () => {})
+  app.addHook('onRequest', (_request, reply, done) => {
+    for (let i = 0; i < names.length; i++) reply.raw.setHeader(names[i], values[i])
+    done()
+  })
 }
 app.get('/', async () => ({ hello: 'world' }))
 app.get('/health', async () => ({ status: 'ok' }))

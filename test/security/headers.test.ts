@@ -1,6 +1,8 @@
 // Response headers: helmet on every response, CORS off unless configured, token responses never cached.
 import t, { type Test } from 'tap'
-import type { LightMyRequestResponse } from 'fastify'
+import Fastify, { type LightMyRequestResponse } from 'fastify'
+import fastifyHelmet, { type FastifyHelmetOptions } from '@fastify/helmet'
+import { helmetOptions } from '../../plugins/security.js'
 import { build, form, newUser, signUp } from '../helper.js'
 
 function hasHelmet (t: Test, res: LightMyRequestResponse, name: string) {
@@ -90,4 +92,43 @@ t.test('token responses carry Cache-Control: no-store and Pragma: no-cache', asy
   noStore(grant, '/auth/token refresh grant')
   const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: grant.json().refresh_token } })
   noStore(refresh, '/auth/refresh')
+})
+
+t.test('every route class sends exactly the headers @fastify/helmet sends with the same options', async (t) => {
+  // The reference: @fastify/helmet (helmet rebuilt per request) on a bare app, with plugins/security.ts's options.
+  const reference = Fastify()
+  // (helmet's ESM and CommonJS typings are distinct types to TypeScript; the object is the same.)
+  await reference.register(fastifyHelmet, helmetOptions as FastifyHelmetOptions)
+  reference.get('/', async () => ({}))
+  t.teardown(() => reference.close())
+  const expected = (await reference.inject({ url: '/' })).headers
+  const helmetNames = Object.keys(expected).filter((name) => !['content-type', 'content-length', 'date', 'connection'].includes(name))
+  t.ok(helmetNames.length >= 10, 'the reference sends helmet\'s headers')
+
+  const app = await build(t, { RATE_LIMIT_PER_MINUTE: 1 })
+  const user = await signUp(app, {})
+  const pageOwn = new Set(['content-security-policy', 'referrer-policy']) // the recovery pages set their own (stricter) CSP
+  const cases: Array<[string, LightMyRequestResponse, Set<string>?]> = [
+    ['GET /users/me', await app.inject({ url: '/users/me', headers: user.auth })],
+    ['401', await app.inject({ url: '/users/me' })],
+    ['404', await app.inject({ url: '/no/such/route' })],
+    ['400', await app.inject({ method: 'POST', url: '/tasks', headers: { ...user.auth, 'content-type': 'application/json' }, payload: '{' })],
+    ['Swagger UI /docs', await app.inject({ url: '/docs' })],
+    ['Swagger UI /docs/', await app.inject({ url: '/docs/' })],
+    ['OpenAPI /docs/json', await app.inject({ url: '/docs/json' })],
+    ['/reset-password page', await app.inject({ url: '/reset-password' }), pageOwn],
+    ['/assets/recovery.js', await app.inject({ url: '/assets/recovery.js' })],
+    ['JWKS', await app.inject({ url: '/.well-known/jwks.json' })],
+    ['415', await app.inject({ method: 'POST', url: '/auth/token', payload: { username: 'a' } })]
+  ]
+  const limited = await app.inject({ method: 'POST', url: '/auth/token', ...form({ username: 'a', password: 'b' }) })
+  t.equal(limited.statusCode, 429)
+  cases.push(['429', limited])
+  for (const [name, res, own = new Set<string>()] of cases) {
+    for (const header of helmetNames) {
+      if (own.has(header)) t.ok(header in res.headers, `${name}: ${header} (the route's own)`)
+      else t.equal(res.headers[header], expected[header], `${name}: ${header}`)
+    }
+    t.notOk('x-powered-by' in res.headers, `${name}: no X-Powered-By`)
+  }
 })
