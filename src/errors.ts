@@ -101,10 +101,10 @@ export class LastAdmin extends DomainError {
   constructor () { super('Cannot demote, disable or delete the last active admin'); this.name = 'LastAdmin' }
 }
 
-/** The current password given to confirm a change is wrong. */
+/** The (current) password given to confirm a change is wrong. */
 export class WrongPassword extends DomainError {
   readonly status = 403
-  constructor () { super('Current password is incorrect'); this.name = 'WrongPassword' }
+  constructor (message = 'Current password is incorrect') { super(message); this.name = 'WrongPassword' }
 }
 
 /** Another request changed the same thing first (a check made before an await no longer holds). */

@@ -57,10 +57,6 @@ export interface TotpRouteOptions {
 
 /** /users/me/totp: registered inside the /users/me plugin, so `authenticate` already ran. */
 export const totpSelfRoutes: FastifyPluginAsyncTypebox<TotpRouteOptions> = async (app, { throttled, rateLimit }) => {
-  const checkPassword = async (account: Parameters<typeof app.users.checkPassword>[0], password: string) => {
-    if (!await app.users.checkPassword(account, password)) throw new Problem(403, 'Password is incorrect')
-  }
-
   app.post('/users/me/totp', {
     config: { rateLimit },
     schema: {
@@ -75,7 +71,7 @@ export const totpSelfRoutes: FastifyPluginAsyncTypebox<TotpRouteOptions> = async
   }, async (request, reply) => {
     const { account } = request
     if (account.totpEnabled) throw REFUSALS.already_enabled()
-    await throttled(account.id, () => checkPassword(account, request.body.password))
+    await throttled(account.id, () => app.users.requirePassword(account, request.body.password))
     const enrolment = await refusalsAsProblems(() => app.totp.enrol(account))
     return noStore(reply.code(201)).send({
       secret: enrolment.secret,
@@ -115,7 +111,7 @@ export const totpSelfRoutes: FastifyPluginAsyncTypebox<TotpRouteOptions> = async
     const { account } = request
     if (!account.totpEnabled) throw REFUSALS.not_enabled()
     await throttled(account.id, async () => {
-      await checkPassword(account, request.body.password)
+      await app.users.requirePassword(account, request.body.password)
       await refusalsAsProblems(() => app.totp.disable(account.id, request.body.code, request.auditContext, request.sessionId))
     })
     return reply.code(204).send(null)

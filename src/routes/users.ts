@@ -88,9 +88,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: NoContent, ...problems(400, 401, 403, 409, 413, 415, 422, 429) }
     }
   }, async (request, reply) => {
-    await throttled(request.account.id, async () => {
-      if (!await app.users.checkPassword(request.account, request.body.password)) throw new Problem(403, 'Password is incorrect')
-    })
+    await throttled(request.account.id, () => app.users.requirePassword(request.account, request.body.password))
     await app.users.remove(request.account.id, request.auditContext)
     return reply.code(204).send(null)
   })

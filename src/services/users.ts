@@ -150,8 +150,9 @@ export function createUsersService (store: Store, hasher: PasswordHasher, audit:
       return current
     },
 
-    async checkPassword (user: UserRow, password: string): Promise<boolean> {
-      return await hasher.verify(user.passwordHash, password)
+    /** WrongPassword ("Password is incorrect") unless `password` is the user's: the check before a sensitive change. */
+    async requirePassword (user: UserRow, password: string): Promise<void> {
+      if (!await hasher.verify(user.passwordHash, password)) throw new WrongPassword('Password is incorrect')
     },
 
     /** Change username or email (a new address is unverified); Taken when another account holds either. */

@@ -159,7 +159,7 @@ t.test('login with an imported hash: rehashed to argon2id once, over the verifie
   t.equal(await service.verifyLogin('heidi', passwords.heidi), undefined, 'an over-cap hash that got in anyway is never verified')
   t.equal(stored(heidi.id), hashes.heidi)
   t.equal(await service.verifyLogin('nobody', 'whatever'), undefined, 'unknown users: the dummy path, padded by a stored imported hash')
-  t.equal(await service.checkPassword(db.select().from(users).where(eq(users.id, heidi.id)).get()!, passwords.heidi), false)
+  await t.rejects(service.requirePassword(db.select().from(users).where(eq(users.id, heidi.id)).get()!, passwords.heidi), { name: 'WrongPassword' })
 })
 
 /**
