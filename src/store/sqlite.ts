@@ -6,6 +6,7 @@
 // synchronous BEGIN IMMEDIATE transaction — when the queue is idle it runs in the caller's tick and
 // comes back as an already-resolved promise, so concurrent refreshes of one token stay strictly serialised.
 import type Database from 'better-sqlite3'
+import { createCheckpointer, type CheckpointOptions } from '../db/checkpoint.js'
 import { openDatabase, type Db as SqliteDb } from '../db/open.js'
 import * as schema from '../db/schema.js'
 import type { UserRow } from '../db/schema.js'
@@ -65,9 +66,18 @@ export interface SqliteStore extends Store {
 }
 
 /** The engine-neutral versions of the two hot write paths (`composite` in ./index.ts) are what the prepared twins here follow. */
-export function openSqliteStore (databasePath: string): SqliteStore {
+export interface SqliteStoreOptions {
+  /** The WAL checkpoint worker's tuning (src/db/checkpoint.ts); `false`: SQLite's own auto-checkpoint. */
+  checkpoints?: Omit<CheckpointOptions, 'exclusive'> | false
+}
+
+export function openSqliteStore (databasePath: string, options: SqliteStoreOptions = {}): SqliteStore {
   const { sqlite, db } = openDatabase(databasePath)
   const serial = new Serial()
+  const checkpoints = databasePath === ':memory:' || options.checkpoints === false
+    ? undefined
+    : createCheckpointer(sqlite, databasePath, { ...options.checkpoints, exclusive: async (hold) => await queue(hold) })
+  const wrote = checkpoints === undefined ? () => {} : checkpoints.wrote
   const ctx: Ctx = { db, t: schema, engine: 'sqlite', inTransaction: false, lock: async () => {} }
   const q = queries(ctx)
 
@@ -116,6 +126,57 @@ export function openSqliteStore (databasePath: string): SqliteStore {
 
   const probe = createWriteProbe(sqlite)
 
+  // Group commit: the refreshes that reach the store in one turn of the event loop share one BEGIN IMMEDIATE …
+  // COMMIT (one set of WAL frames for the pages they share, one lock round), each in its own savepoint so one
+  // that throws rolls back alone. A batch takes its place in the serial queue when its first refresh arrives and
+  // accepts more only until anything else is queued, so every operation still runs in the order it was called;
+  // within a batch the refreshes run in call order and see each other's writes, exactly as one after another.
+  // No refresh is answered before the COMMIT that holds it.
+  interface Rotation {
+    input: RefreshInput
+    decide: (state: RefreshState) => RefreshVerdict
+    onReuse: (state: RefreshState) => NewAuditEvent[]
+    resolve: (result: RefreshResult) => void
+    reject: (err: unknown) => void
+  }
+  const MAX_BATCH = 64
+  let batch: Rotation[] | undefined
+  const nextTurn = async (): Promise<void> => { await new Promise<void>((resolve) => { setImmediate(resolve) }) }
+  const commitBatch = (rotations: Rotation[]): void => {
+    const outcomes: Array<{ ok: true, result: RefreshResult } | { ok: false, err: unknown }> = []
+    try {
+      sqlite.exec('BEGIN IMMEDIATE')
+      try {
+        for (const r of rotations) {
+          try {
+            // Inside the open transaction better-sqlite3 runs `rotate` as a savepoint.
+            outcomes.push({ ok: true, result: rotate(r.input, r.decide, r.onReuse) })
+          } catch (err) {
+            outcomes.push({ ok: false, err })
+          }
+        }
+        sqlite.exec('COMMIT')
+      } finally {
+        if (sqlite.inTransaction) sqlite.exec('ROLLBACK')
+      }
+    } catch (err) {
+      for (const r of rotations) r.reject(err)
+      return
+    } finally {
+      wrote()
+    }
+    rotations.forEach((r, i) => {
+      const o = outcomes[i]
+      if (o.ok) r.resolve(o.result)
+      else r.reject(o.err)
+    })
+  }
+  /** Queue `fn`; a later refresh starts a new batch behind it. */
+  const queue = <T>(fn: () => T | Promise<T>): Promise<T> => {
+    batch = undefined
+    return serial.run(fn)
+  }
+
   /** The store bound to an open transaction: statements run directly, the hot paths nest as savepoints. */
   const inTransaction: Store = {
     ...q,
@@ -127,9 +188,16 @@ export function openSqliteStore (databasePath: string): SqliteStore {
     close: async () => {}
   }
 
-  // Every query module operation, queued behind whatever transaction is running.
+  // Every query module operation, queued behind whatever transaction is running (any may write: counted for the
+  // checkpoint worker once it settles).
   const serialised = Object.fromEntries(Object.entries(q).map(([name, op]) =>
-    [name, (...args: unknown[]) => serial.run(() => (op as (...a: unknown[]) => Promise<unknown>)(...args))])) as Queries
+    [name, (...args: unknown[]) => queue(async () => {
+      try {
+        return await (op as (...a: unknown[]) => Promise<unknown>)(...args)
+      } finally {
+        wrote()
+      }
+    })])) as Queries
 
   return {
     ...serialised,
@@ -142,7 +210,7 @@ export function openSqliteStore (databasePath: string): SqliteStore {
       const row = activeSessionUser.get(sessionId, userId, now.getTime())
       return row === undefined ? undefined : userOf(row)
     },
-    transaction: async (fn) => await serial.run(async () => {
+    transaction: async (fn) => await queue(async () => {
       sqlite.exec('BEGIN IMMEDIATE')
       try {
         const result = await fn(inTransaction)
@@ -151,11 +219,41 @@ export function openSqliteStore (databasePath: string): SqliteStore {
       } catch (err) {
         if (sqlite.inTransaction) sqlite.exec('ROLLBACK')
         throw err
+      } finally {
+        wrote()
       }
     }),
-    startSession: (s, tokenHash, event) => serial.run(() => startSession.immediate(s, tokenHash, event)),
-    rotateRefreshToken: (input, decide, onReuse) => serial.run(() => rotate.immediate(input, decide, onReuse)),
-    ready: () => serial.run(() => probe.check()),
-    close: async () => { await serial.run(() => sqlite.close()) }
+    startSession: (s, tokenHash, event) => queue(() => {
+      const id = startSession.immediate(s, tokenHash, event)
+      wrote()
+      return id
+    }),
+    rotateRefreshToken: (input, decide, onReuse) => new Promise<RefreshResult>((resolve, reject) => {
+      if (batch === undefined) {
+        const rotations: Rotation[] = []
+        batch = rotations
+        // commitBatch settles every rotation itself and never throws.
+        serial.run(async () => {
+          // The other refreshes read from the sockets in this turn join before the batch closes.
+          await nextTurn()
+          if (batch === rotations) batch = undefined
+          commitBatch(rotations)
+        }).catch(() => {})
+      }
+      batch.push({ input, decide, onReuse, resolve, reject })
+      if (batch.length === MAX_BATCH) batch = undefined
+    }),
+    ready: () => queue(() => {
+      const result = probe.check()
+      wrote()
+      return result
+    }),
+    // The worker closes its connection first, so this one is the last and SQLite checkpoints and removes the WAL.
+    close: async () => {
+      await queue(async () => {
+        await checkpoints?.close()
+        if (sqlite.open) sqlite.close()
+      })
+    }
   }
 }
