@@ -5,8 +5,8 @@
 // counter; the worker looks every `intervalMs` and, when something was written, runs a PASSIVE checkpoint (no lock a
 // writer needs). When the WAL still holds `restartFrames` frames after that (constant writes never leave it fully
 // copied at an idle moment, so SQLite never starts it over), the worker asks for a hold: the store queues its writes
-// (reads go on), the worker runs a RESTART checkpoint — the few frames left, one fsync — and the next write starts
-// the WAL from its beginning, so the file stays bounded. Durability is untouched: a commit is in the WAL (written,
+// (reads go on), the worker runs a TRUNCATE checkpoint — the few frames left, one fsync, the file cut to zero — and
+// the next write starts the WAL from its beginning, so the file stays bounded. Durability is untouched: a commit is in the WAL (written,
 // synchronous=NORMAL) before it returns, whichever connection later copies it. If the worker fails or dies, the
 // serving connection goes back to SQLite's own auto-checkpoint (every 1000 pages) and reports why.
 import { createRequire } from 'node:module'
@@ -33,9 +33,9 @@ type FromWorker =
 export interface CheckpointOptions {
   /** How often the worker looks for new writes. */
   intervalMs?: number
-  /** WAL frames (pages) after a PASSIVE checkpoint that make the worker hold writes for a RESTART. */
+  /** WAL frames (pages) after a PASSIVE checkpoint that make the worker hold writes for a TRUNCATE checkpoint. */
   restartFrames?: number
-  /** The worker's busy_timeout: a RESTART waits this long for another process's writer or readers. */
+  /** The worker's busy_timeout: a TRUNCATE waits this long for another process's writer or readers. */
   busyTimeoutMs?: number
   /** Runs `hold` with the store's writes queued behind it (the store's serial queue). */
   exclusive: (hold: () => Promise<void>) => Promise<unknown>
@@ -46,8 +46,12 @@ export interface CheckpointOptions {
 export interface Checkpointer {
   /** The serving connection committed (or may have committed) a write. Starts the worker on first use. */
   wrote: () => void
-  /** Whether the worker is running (tests, metrics). */
+  /** Whether the worker is running. */
   readonly running: boolean
+  /** TRUNCATE checkpoints done under a hold so far (each starts the WAL over, from an empty file). */
+  readonly restarts: number
+  /** End the worker abruptly, as a crash of the thread would (tests): the fallback takes over. */
+  terminate: () => Promise<void>
   /** Stop the worker and wait for it to close its connection. Idempotent. */
   close: () => Promise<void>
 }
@@ -70,7 +74,7 @@ db.pragma('busy_timeout = ' + busyTimeoutMs)
 // This connection only checkpoints; it never writes, so it never checkpoints on its own either.
 db.pragma('wal_autocheckpoint = 0')
 const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)')
-const restart = db.prepare('PRAGMA wal_checkpoint(RESTART)')
+const truncate = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)')
 const counts = new Int32Array(writes)
 let seen = Atomics.load(counts, 0)
 let waiting = false
@@ -83,7 +87,7 @@ const timer = setInterval(() => {
     // PASSIVE takes no lock a writer needs: the serving connection keeps committing while the pages are copied.
     const row = passive.get()
     // A WAL starts over only once every frame was copied at a moment no write was under way; under constant
-    // writes that moment may never come, so past the limit the writes are held for a RESTART.
+    // writes that moment may never come, so past the limit the writes are held for a TRUNCATE.
     if (row.log >= restartFrames) {
       waiting = true
       send({ kind: 'hold' })
@@ -94,10 +98,11 @@ const timer = setInterval(() => {
 }, intervalMs)
 parentPort.on('message', (m) => {
   if (m === 'held') {
-    // The serving connection writes nothing until 'released': the RESTART waits for no writer of ours.
+    // The serving connection writes nothing until 'released': the TRUNCATE waits for no writer of ours. It copies
+    // the frames left since the last PASSIVE, fsyncs, and cuts the WAL file to zero bytes.
     let row
     try {
-      row = restart.get()
+      row = truncate.get()
     } catch (err) {
       send({ kind: 'failed', message: err.message })
     }
@@ -117,6 +122,7 @@ export function createCheckpointer (sqlite: Database.Database, databasePath: str
   let exited: Promise<void> | undefined
   let closed = false
   let failed = false
+  let restarts = 0
   /** Ends the current hold (the worker answered, failed or exited). */
   let release: (() => void) | undefined
 
@@ -161,6 +167,7 @@ export function createCheckpointer (sqlite: Database.Database, databasePath: str
           w.unref()
         }).catch(fallBack)
       } else if (m.kind === 'released') {
+        if (m.busy === 0) restarts++
         release?.()
       } else {
         fallBack(new Error(`WAL checkpoint failed: ${m.message}`))
@@ -189,6 +196,11 @@ export function createCheckpointer (sqlite: Database.Database, databasePath: str
       Atomics.add(writes, 0, 1)
     },
     get running () { return worker !== undefined && !failed && !closed },
+    get restarts () { return restarts },
+    async terminate () {
+      await worker?.terminate()
+      await exited
+    },
     async close () {
       if (closed) return
       closed = true

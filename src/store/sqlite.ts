@@ -6,7 +6,7 @@
 // synchronous BEGIN IMMEDIATE transaction — when the queue is idle it runs in the caller's tick and
 // comes back as an already-resolved promise, so concurrent refreshes of one token stay strictly serialised.
 import type Database from 'better-sqlite3'
-import { createCheckpointer, type CheckpointOptions } from '../db/checkpoint.js'
+import { createCheckpointer, type CheckpointOptions, type Checkpointer } from '../db/checkpoint.js'
 import { openDatabase, type Db as SqliteDb } from '../db/open.js'
 import * as schema from '../db/schema.js'
 import type { UserRow } from '../db/schema.js'
@@ -63,6 +63,8 @@ export interface SqliteStore extends Store {
   /** The Drizzle database and the raw connection, for the CLI's SQLite-only commands and for tests. */
   readonly db: SqliteDb
   readonly sqlite: Database.Database
+  /** The WAL checkpoint worker (absent for ':memory:' or when turned off). */
+  readonly checkpoints: Checkpointer | undefined
 }
 
 /** The engine-neutral versions of the two hot write paths (`composite` in ./index.ts) are what the prepared twins here follow. */
@@ -204,6 +206,7 @@ export function openSqliteStore (databasePath: string, options: SqliteStoreOptio
     engine: 'sqlite',
     db,
     sqlite,
+    checkpoints,
     // The hottest read (every authenticated request) needs no queue: it is one statement, and SQLite
     // runs it against committed data or, inside a queued transaction, against that transaction's writes.
     activeSessionUser: async (userId, sessionId, now) => {
