@@ -2,9 +2,9 @@
 //
 // Every operation runs through one Serial queue: a transaction that awaits (the generic query modules
 // await each statement) holds the connection until it commits, and nothing else runs inside it. The two
-// hot write paths and the hot read keep the v1 speed: prepared statements, and for a refresh one
-// synchronous BEGIN IMMEDIATE transaction — when the queue is idle it runs in the caller's tick and
-// comes back as an already-resolved promise, so concurrent refreshes of one token stay strictly serialised.
+// hot write paths and the hot read keep the v1 speed: prepared statements, and for refreshes one
+// synchronous BEGIN IMMEDIATE transaction per turn of the event loop (group commit, below), so concurrent
+// refreshes of one token stay strictly serialised. WAL checkpoints run in a worker (src/db/checkpoint.ts).
 import type Database from 'better-sqlite3'
 import { createCheckpointer, type CheckpointOptions, type Checkpointer } from '../db/checkpoint.js'
 import { openDatabase, type Db as SqliteDb } from '../db/open.js'
@@ -145,6 +145,18 @@ export function openSqliteStore (databasePath: string, options: SqliteStoreOptio
   let batch: Rotation[] | undefined
   const nextTurn = async (): Promise<void> => { await new Promise<void>((resolve) => { setImmediate(resolve) }) }
   const commitBatch = (rotations: Rotation[]): void => {
+    if (rotations.length === 1) {
+      // Alone in its turn (an idle server): its own transaction, no savepoint.
+      const [r] = rotations
+      try {
+        r.resolve(rotate.immediate(r.input, r.decide, r.onReuse))
+      } catch (err) {
+        r.reject(err)
+      } finally {
+        wrote()
+      }
+      return
+    }
     const outcomes: Array<{ ok: true, result: RefreshResult } | { ok: false, err: unknown }> = []
     try {
       sqlite.exec('BEGIN IMMEDIATE')
