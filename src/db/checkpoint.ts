@@ -150,8 +150,6 @@ export function createCheckpointer (sqlite: Database.Database, databasePath: str
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 }
     })
     worker = w
-    // Never what keeps the process alive: the store's close() stops it, a process exit ends it.
-    w.unref()
     sqlite.pragma('wal_autocheckpoint = 0')
     w.on('message', (m: FromWorker) => {
       if (m.kind === 'hold') {
@@ -182,6 +180,9 @@ export function createCheckpointer (sqlite: Database.Database, databasePath: str
         resolve()
       })
     })
+    // Never what keeps the process alive: the store's close() stops it, a process exit ends it. After the listeners,
+    // since a 'message' listener refs the worker's port again.
+    w.unref()
   }
 
   return {
