@@ -59,6 +59,13 @@ const stateOf = (r: RefreshColumns): RefreshState => ({
   user: userOf(r)
 })
 
+/** The query operations that only read (not counted as writes for the checkpoint worker). */
+const READS = new Set<string>([
+  'userById', 'userByLogin', 'foreignHashSample', 'lockAdmins', 'countActiveAdmins', 'countUsers', 'countActiveSessions',
+  'listUsers', 'allUsers', 'sessionIdOfToken', 'refreshState', 'sessionOfTokenHash', 'activeSessions', 'listTasks', 'task',
+  'lastAccountTokenAt', 'liveAccountToken', 'totpSecret', 'countTotpSecrets', 'sampleTotpSecret', 'listAuditEvents'
+] satisfies Array<keyof Queries>)
+
 export interface SqliteStore extends Store {
   /** The Drizzle database and the raw connection, for the CLI's SQLite-only commands and for tests. */
   readonly db: SqliteDb
@@ -202,16 +209,21 @@ export function openSqliteStore (databasePath: string, options: SqliteStoreOptio
     close: async () => {}
   }
 
-  // Every query module operation, queued behind whatever transaction is running (any may write: counted for the
-  // checkpoint worker once it settles).
-  const serialised = Object.fromEntries(Object.entries(q).map(([name, op]) =>
-    [name, (...args: unknown[]) => queue(async () => {
+  // Every query module operation, queued behind whatever transaction is running. Those that may write are counted
+  // for the checkpoint worker once they settle; only the reads named here are not (so a server that only reads, or
+  // has not written yet, starts no worker). An operation missing from the list counts: a needless look, never a
+  // WAL left to grow.
+  const serialised = Object.fromEntries(Object.entries(q).map(([name, op]) => {
+    const run = op as (...a: unknown[]) => Promise<unknown>
+    if (READS.has(name)) return [name, (...args: unknown[]) => queue(() => run(...args))]
+    return [name, (...args: unknown[]) => queue(async () => {
       try {
-        return await (op as (...a: unknown[]) => Promise<unknown>)(...args)
+        return await run(...args)
       } finally {
         wrote()
       }
-    })])) as Queries
+    })]
+  })) as Queries
 
   return {
     ...serialised,
