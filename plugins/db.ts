@@ -20,7 +20,8 @@ export default fp(async (app) => {
   // An idle pooled connection dying (PostgreSQL restarted, a backend terminated) is replaced by the pool;
   // requests meanwhile get 503s from the error plugin. Logged, never thrown.
   const store = await openStore(app.config, {
-    onPoolError: (err) => app.log.warn({ err: loggable(err) }, 'a PostgreSQL connection was lost; the pool reconnects')
+    onPoolError: (err) => app.log.warn({ err: loggable(err) }, 'a PostgreSQL connection was lost; the pool reconnects'),
+    onCheckpointError: (err) => app.log.warn({ err: loggable(err) }, 'the WAL checkpoint worker stopped; SQLite checkpoints inside commits again')
   })
   app.decorate('store', store)
   if (store.engine === 'sqlite') {

@@ -6,7 +6,12 @@ import { openSqliteStore } from './sqlite.js'
 
 export type StoreConfig = Pick<Config, 'DATABASE_PATH'> & Partial<Pick<Config, 'DATABASE_URL' | 'DATABASE_POOL_SIZE' | 'DATABASE_STATEMENT_TIMEOUT'>>
 
-export async function openStore (config: StoreConfig, options: PostgresStoreOptions = {}): Promise<Store> {
+export interface StoreOptions extends PostgresStoreOptions {
+  /** SQLite: the WAL checkpoint worker failed or died; checkpoints are SQLite's own again (src/db/checkpoint.ts). */
+  onCheckpointError?: (err: Error) => void
+}
+
+export async function openStore (config: StoreConfig, options: StoreOptions = {}): Promise<Store> {
   if (config.DATABASE_URL !== undefined) {
     return await openPostgresStore({
       DATABASE_URL: config.DATABASE_URL,
@@ -14,5 +19,5 @@ export async function openStore (config: StoreConfig, options: PostgresStoreOpti
       DATABASE_STATEMENT_TIMEOUT: config.DATABASE_STATEMENT_TIMEOUT ?? 5000
     }, options)
   }
-  return openSqliteStore(config.DATABASE_PATH)
+  return openSqliteStore(config.DATABASE_PATH, { checkpoints: { onError: options.onCheckpointError } })
 }

@@ -2,10 +2,11 @@
 //
 // Every operation runs through one Serial queue: a transaction that awaits (the generic query modules
 // await each statement) holds the connection until it commits, and nothing else runs inside it. The two
-// hot write paths and the hot read keep the v1 speed: prepared statements, and for a refresh one
-// synchronous BEGIN IMMEDIATE transaction — when the queue is idle it runs in the caller's tick and
-// comes back as an already-resolved promise, so concurrent refreshes of one token stay strictly serialised.
+// hot write paths and the hot read keep the v1 speed: prepared statements, and for refreshes one
+// synchronous BEGIN IMMEDIATE transaction per turn of the event loop (group commit, below), so concurrent
+// refreshes of one token stay strictly serialised. WAL checkpoints run in a worker (src/db/checkpoint.ts).
 import type Database from 'better-sqlite3'
+import { createCheckpointer, type CheckpointOptions, type Checkpointer } from '../db/checkpoint.js'
 import { openDatabase, type Db as SqliteDb } from '../db/open.js'
 import * as schema from '../db/schema.js'
 import type { UserRow } from '../db/schema.js'
@@ -76,16 +77,34 @@ const stateOf = (r: RefreshColumns): RefreshState => ({
   user: userOf(r)
 })
 
+/** The query operations that only read (not counted as writes for the checkpoint worker). */
+const READS = new Set<string>([
+  'userById', 'userByLogin', 'foreignHashSample', 'lockAdmins', 'countActiveAdmins', 'countUsers', 'countActiveSessions',
+  'listUsers', 'allUsers', 'sessionIdOfToken', 'refreshState', 'sessionOfTokenHash', 'activeSessions', 'listTasks', 'task',
+  'lastAccountTokenAt', 'liveAccountToken', 'totpSecret', 'countTotpSecrets', 'sampleTotpSecret', 'listAuditEvents'
+] satisfies Array<keyof Queries>)
+
 export interface SqliteStore extends Store {
   /** The Drizzle database and the raw connection, for the CLI's SQLite-only commands and for tests. */
   readonly db: SqliteDb
   readonly sqlite: Database.Database
+  /** The WAL checkpoint worker (absent for ':memory:' or when turned off). */
+  readonly checkpoints: Checkpointer | undefined
 }
 
 /** The engine-neutral versions of the two hot write paths (`composite` in ./index.ts) are what the prepared twins here follow. */
-export function openSqliteStore (databasePath: string): SqliteStore {
+export interface SqliteStoreOptions {
+  /** The WAL checkpoint worker's tuning (src/db/checkpoint.ts); `false`: SQLite's own auto-checkpoint. */
+  checkpoints?: Omit<CheckpointOptions, 'exclusive'> | false
+}
+
+export function openSqliteStore (databasePath: string, options: SqliteStoreOptions = {}): SqliteStore {
   const { sqlite, db } = openDatabase(databasePath)
   const serial = new Serial()
+  const checkpoints = databasePath === ':memory:' || options.checkpoints === false
+    ? undefined
+    : createCheckpointer(sqlite, databasePath, { ...options.checkpoints, exclusive: async (hold) => await queue(hold) })
+  const wrote = checkpoints === undefined ? () => {} : checkpoints.wrote
   const ctx: Ctx = { db, t: schema, engine: 'sqlite', inTransaction: false, lock: async () => {} }
   const q = queries(ctx)
 
@@ -137,6 +156,69 @@ export function openSqliteStore (databasePath: string): SqliteStore {
 
   const probe = createWriteProbe(sqlite)
 
+  // Group commit: the refreshes that reach the store in one turn of the event loop share one BEGIN IMMEDIATE …
+  // COMMIT (one set of WAL frames for the pages they share, one lock round), each in its own savepoint so one
+  // that throws rolls back alone. A batch takes its place in the serial queue when its first refresh arrives and
+  // accepts more only until anything else is queued, so every operation still runs in the order it was called;
+  // within a batch the refreshes run in call order and see each other's writes, exactly as one after another.
+  // No refresh is answered before the COMMIT that holds it.
+  interface Rotation {
+    input: RefreshInput
+    decide: (state: RefreshState) => RefreshVerdict
+    onReuse: (state: RefreshState) => NewAuditEvent[]
+    resolve: (result: RefreshResult) => void
+    reject: (err: unknown) => void
+  }
+  const MAX_BATCH = 64
+  let batch: Rotation[] | undefined
+  const nextTurn = async (): Promise<void> => { await new Promise<void>((resolve) => { setImmediate(resolve) }) }
+  const commitBatch = (rotations: Rotation[]): void => {
+    if (rotations.length === 1) {
+      // Alone in its turn (an idle server): its own transaction, no savepoint.
+      const [r] = rotations
+      try {
+        r.resolve(rotate.immediate(r.input, r.decide, r.onReuse))
+      } catch (err) {
+        r.reject(err)
+      } finally {
+        wrote()
+      }
+      return
+    }
+    const outcomes: Array<{ ok: true, result: RefreshResult } | { ok: false, err: unknown }> = []
+    try {
+      sqlite.exec('BEGIN IMMEDIATE')
+      try {
+        for (const r of rotations) {
+          try {
+            // Inside the open transaction better-sqlite3 runs `rotate` as a savepoint.
+            outcomes.push({ ok: true, result: rotate(r.input, r.decide, r.onReuse) })
+          } catch (err) {
+            outcomes.push({ ok: false, err })
+          }
+        }
+        sqlite.exec('COMMIT')
+      } finally {
+        if (sqlite.inTransaction) sqlite.exec('ROLLBACK')
+      }
+    } catch (err) {
+      for (const r of rotations) r.reject(err)
+      return
+    } finally {
+      wrote()
+    }
+    rotations.forEach((r, i) => {
+      const o = outcomes[i]
+      if (o.ok) r.resolve(o.result)
+      else r.reject(o.err)
+    })
+  }
+  /** Queue `fn`; a later refresh starts a new batch behind it. */
+  const queue = <T>(fn: () => T | Promise<T>): Promise<T> => {
+    batch = undefined
+    return serial.run(fn)
+  }
+
   /** The store bound to an open transaction: statements run directly, the hot paths nest as savepoints. */
   const inTransaction: Store = {
     ...q,
@@ -148,22 +230,35 @@ export function openSqliteStore (databasePath: string): SqliteStore {
     close: async () => {}
   }
 
-  // Every query module operation, queued behind whatever transaction is running.
-  const serialised = Object.fromEntries(Object.entries(q).map(([name, op]) =>
-    [name, (...args: unknown[]) => serial.run(() => (op as (...a: unknown[]) => Promise<unknown>)(...args))])) as Queries
+  // Every query module operation, queued behind whatever transaction is running. Those that may write are counted
+  // for the checkpoint worker once they settle; only the reads named here are not (so a server that only reads, or
+  // has not written yet, starts no worker). An operation missing from the list counts: a needless look, never a
+  // WAL left to grow.
+  const serialised = Object.fromEntries(Object.entries(q).map(([name, op]) => {
+    const run = op as (...a: unknown[]) => Promise<unknown>
+    if (READS.has(name)) return [name, (...args: unknown[]) => queue(() => run(...args))]
+    return [name, (...args: unknown[]) => queue(async () => {
+      try {
+        return await run(...args)
+      } finally {
+        wrote()
+      }
+    })]
+  })) as Queries
 
   return {
     ...serialised,
     engine: 'sqlite',
     db,
     sqlite,
+    checkpoints,
     // The hottest read (every authenticated request) needs no queue: it is one statement, and SQLite
     // runs it against committed data or, inside a queued transaction, against that transaction's writes.
     activeSessionUser: async (userId, sessionId, now) => {
       const row = activeSessionUser.get(sessionId, userId, now.getTime())
       return row === undefined ? undefined : userOf(row, activeSessionUserKeys)
     },
-    transaction: async (fn) => await serial.run(async () => {
+    transaction: async (fn) => await queue(async () => {
       sqlite.exec('BEGIN IMMEDIATE')
       try {
         const result = await fn(inTransaction)
@@ -172,11 +267,41 @@ export function openSqliteStore (databasePath: string): SqliteStore {
       } catch (err) {
         if (sqlite.inTransaction) sqlite.exec('ROLLBACK')
         throw err
+      } finally {
+        wrote()
       }
     }),
-    startSession: (s, tokenHash, event) => serial.run(() => startSession.immediate(s, tokenHash, event)),
-    rotateRefreshToken: (input, decide, onReuse) => serial.run(() => rotate.immediate(input, decide, onReuse)),
-    ready: () => serial.run(() => probe.check()),
-    close: async () => { await serial.run(() => sqlite.close()) }
+    startSession: (s, tokenHash, event) => queue(() => {
+      const id = startSession.immediate(s, tokenHash, event)
+      wrote()
+      return id
+    }),
+    rotateRefreshToken: (input, decide, onReuse) => new Promise<RefreshResult>((resolve, reject) => {
+      if (batch === undefined) {
+        const rotations: Rotation[] = []
+        batch = rotations
+        // commitBatch settles every rotation itself and never throws.
+        serial.run(async () => {
+          // The other refreshes read from the sockets in this turn join before the batch closes.
+          await nextTurn()
+          if (batch === rotations) batch = undefined
+          commitBatch(rotations)
+        }).catch(() => {})
+      }
+      batch.push({ input, decide, onReuse, resolve, reject })
+      if (batch.length === MAX_BATCH) batch = undefined
+    }),
+    ready: () => queue(() => {
+      const result = probe.check()
+      wrote()
+      return result
+    }),
+    // The worker closes its connection first, so this one is the last and SQLite checkpoints and removes the WAL.
+    close: async () => {
+      await queue(async () => {
+        await checkpoints?.close()
+        if (sqlite.open) sqlite.close()
+      })
+    }
   }
 }

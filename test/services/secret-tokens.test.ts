@@ -20,6 +20,13 @@ t.test('newSecretToken: 256 random bits, base64url; hashSecretToken: its SHA-256
   t.equal(hashSecretToken('abc'), createHash('sha256').update('abc').digest('base64url'))
 })
 
+t.test('newSecretToken across refills of its random pool (256 tokens each): every token distinct and whole', async (t) => {
+  const tokens = Array.from({ length: 600 }, newSecretToken)
+  t.equal(new Set(tokens).size, 600, 'no repeats')
+  t.ok(tokens.every((token) => /^[A-Za-z0-9_-]{43}$/.test(token)), 'all 43 base64url characters')
+  t.equal(tokens.filter((token) => Buffer.from(token, 'base64url').equals(Buffer.alloc(32))).length, 0, 'none is the zeroed slot')
+})
+
 t.test('refresh tokens and mailed-link tokens are made and stored the same way', async (t) => {
   const store = openSqliteStore(join(tempDir(t), 'latchkey.db'))
   const { db } = store

@@ -112,6 +112,27 @@ onEveryEngine(t, 'refresh rotation is serialised per session: 20 racing refreshe
   t.same((await store.rotateRefreshToken({ tokenHash: 'unknown', newTokenHash: 'x', now: at(1), expiresAt: at(2) }, decide, () => [])).verdict, 'invalid')
 })
 
+onEveryEngine(t, 'concurrent refreshes fail alone: a failing one rolls back only its own writes, the others commit', async (t, store) => {
+  const u = await store.insertUser(newUser('batch'))
+  for (let i = 0; i < 6; i++) await store.startSession(session(u.id), `chain-${i}`, loginEvent(u.id))
+  const decide = () => 'rotate' as const
+  // Issued in one turn of the event loop. Chain 2 reuses chain 0's new token hash (a unique-index violation after
+  // its own markRotated), chain 4's decision throws.
+  const settled = await Promise.allSettled(Array.from({ length: 6 }, async (_, i) => await store.rotateRefreshToken(
+    { tokenHash: `chain-${i}`, newTokenHash: i === 2 ? 'next-0' : `next-${i}`, now: at(1), expiresAt: at(3601) },
+    i === 4 ? () => { throw new Error('decide failed') } : decide, () => [])))
+  t.same(settled.map((s) => s.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled'])
+  for (const i of [0, 1, 3, 5]) {
+    t.equal(await store.sessionIdOfToken(`next-${i}`) !== undefined, true, `chain ${i} rotated`)
+    t.equal((await store.rotateRefreshToken({ tokenHash: `chain-${i}`, newTokenHash: `again-${i}`, now: at(2), expiresAt: at(3602) },
+      (s) => s.token.rotatedAt === null ? 'rotate' : 'reuse', () => [])).verdict, 'reuse', `chain ${i}'s old token is spent`)
+  }
+  for (const i of [2, 4]) {
+    t.equal((await store.rotateRefreshToken({ tokenHash: `chain-${i}`, newTokenHash: `retry-${i}`, now: at(2), expiresAt: at(3602) },
+      (s) => s.token.rotatedAt === null ? 'rotate' : 'reuse', () => [])).verdict, 'rotate', `chain ${i}'s failed refresh left its token unspent`)
+  }
+})
+
 onEveryEngine(t, 'sessions: the active user, ending by selector, purge', async (t, store) => {
   const u = await store.insertUser(newUser('dave'))
   const ids = [] as number[]
