@@ -1,7 +1,9 @@
 // OpenAPI 3 document at /docs/json and Swagger UI at /docs, whose Authorize button runs the password flow.
+// Swagger UI (@fastify/swagger-ui with @fastify/static, its assets and their modules) is loaded on the first
+// request for a page under /docs, not at start-up: most servers never serve it.
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
-import swaggerUi from '@fastify/swagger-ui'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { packageVersion as version } from '../src/paths.js'
 import { applyDocumentedBounds } from '../src/schemas/documented.js'
 
@@ -63,8 +65,42 @@ export default fp(async (app) => {
       }
     }
   })
-  await app.register(swaggerUi, {
+  // The document itself is served by this app, as @fastify/swagger-ui serves it (its /json and /yaml routes).
+  app.get('/docs/json', { schema: { hide: true } }, async (_request, reply) => await reply.send(app.swagger()))
+  app.get('/docs/yaml', { schema: { hide: true } }, async (_request, reply) => await reply.type('application/x-yaml').send(app.swagger({ yaml: true })))
+  // Everything else under /docs (the page, its assets) is answered by Swagger UI, loaded on first use in an
+  // app of its own. This app's hooks (security headers, CORS) still run on these routes as they did on the plugin's.
+  let ui: Promise<FastifyInstance> | undefined
+  const page = async (request: FastifyRequest, reply: FastifyReply) => {
+    ui ??= swaggerUiApp(app).catch((err: unknown) => { ui = undefined; throw err })
+    // Always a GET: for a HEAD this app's own HEAD route drops the body and keeps its length, as before.
+    const answer = await (await ui).inject({ method: 'GET', url: request.url, headers: request.headers })
+    // A file Swagger UI does not have is this app's 404, as it was when @fastify/static called callNotFound.
+    if (answer.statusCode === 404) return reply.callNotFound()
+    for (const [name, value] of Object.entries(answer.headers)) {
+      if (value !== undefined && !HOP_HEADERS.has(name)) reply.header(name, value)
+    }
+    // An empty answer (a redirect) is sent without a body, so no content-type is added to it.
+    return await reply.code(answer.statusCode).send(answer.rawPayload.length === 0 ? undefined : answer.rawPayload)
+  }
+  app.addHook('onClose', async () => { if (ui !== undefined) await (await ui).close() })
+  app.get('/docs', { schema: { hide: true } }, page)
+  app.get('/docs/*', { schema: { hide: true } }, page)
+}, { name: 'swagger' })
+
+/** Headers of the inner answer that belong to its own connection, not to the one this app answers on. */
+const HOP_HEADERS = new Set(['connection', 'content-length', 'transfer-encoding', 'keep-alive', 'date'])
+
+/** Swagger UI under /docs, its document read from `app`. */
+async function swaggerUiApp (app: FastifyInstance): Promise<FastifyInstance> {
+  const [{ default: Fastify }, { default: swaggerUi }] = await Promise.all([import('fastify'), import('@fastify/swagger-ui')])
+  const ui = Fastify({ logger: false, routerOptions: { ignoreTrailingSlash: true } })
+  // What @fastify/swagger-ui needs of @fastify/swagger: the plugin name (a dependency) and the document.
+  await ui.register(fp(async (inner) => { inner.decorate('swagger', app.swagger.bind(app)) }, { name: '@fastify/swagger' }))
+  await ui.register(swaggerUi, {
     routePrefix: '/docs',
     uiConfig: { docExpansion: 'list', deepLinking: true, persistAuthorization: false }
   })
-}, { name: 'swagger' })
+  await ui.ready()
+  return ui
+}

@@ -5,7 +5,6 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { ConfigError, parseConfig, type Config } from './config.js'
 import { driverError } from './db/faults.js'
-import { SchemaTooNewError } from './db/postgres.js'
 import { DomainError } from './errors.js'
 import { packageVersion as version } from './paths.js'
 import { auditCommand } from './cli-audit.js'
@@ -74,9 +73,14 @@ async function readPassword (fromStdin: boolean): Promise<string> {
   }
 }
 
-const validRole = checkerOf(Role)
-const validUsername = checkerOf(Username)
-const validEmail = checkerOf(Email)
+// Compiled on first use: `latchkey serve` never needs them.
+const lazyChecker = (schema: Parameters<typeof checkerOf>[0]) => {
+  let check: ((value: unknown) => boolean) | undefined
+  return (value: unknown) => (check ??= checkerOf(schema))(value)
+}
+const validRole = lazyChecker(Role)
+const validUsername = lazyChecker(Username)
+const validEmail = lazyChecker(Email)
 const USER_USAGE = 'usage: latchkey user create|list|set-role|disable|enable|reset-totp …'
 const CREATE_USAGE = 'usage: latchkey user create --username U --email E [--role admin|user] [--password-stdin]'
 
@@ -265,11 +269,12 @@ async function main (argv: string[]): Promise<void> {
 }
 
 /** One sentence for the errors a newcomer can hit; a stack trace only for real bugs. */
-function explain (err: unknown): string | undefined {
+async function explain (err: unknown): Promise<string | undefined> {
   if (err instanceof ConfigError) return err.message
   if (err instanceof UsageError) return err.message
   if (err instanceof KeyFileError) return err.message
-  if (err instanceof SchemaTooNewError) return err.message
+  // Only PostgreSQL raises it; its module (and pg) is loaded then, never for SQLite.
+  if (err instanceof Error && err.name === 'SchemaTooNewError' && err instanceof (await import('./db/postgres.js')).SchemaTooNewError) return err.message
   if (err instanceof TotpKeyError) return err.message
   if (err instanceof DomainError) {
     return err.errors?.length ? err.errors.map((e) => `${e.field.slice(1)} ${e.message}`).join('; ') : err.message
@@ -287,8 +292,8 @@ function explain (err: unknown): string | undefined {
   return undefined
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  const sentence = explain(err)
+main(process.argv.slice(2)).catch(async (err: unknown) => {
+  const sentence = await explain(err)
   if (sentence !== undefined) console.error(`latchkey: ${sentence}`)
   else console.error(err)
   process.exitCode = 1

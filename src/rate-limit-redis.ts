@@ -1,7 +1,7 @@
 // The shared per-IP rate limit: with REDIS_URL, @fastify/rate-limit counts in Redis, so N instances share one budget.
 import type { FastifyInstance } from 'fastify'
 import type { RateLimitPluginOptions } from '@fastify/rate-limit'
-import { Redis, ReplyError, type Command, type RedisOptions } from 'ioredis'
+import type { Command, RedisOptions } from 'ioredis'
 import type { WriteableStream } from 'ioredis/built/types.js'
 
 /** Prefix of every counter key; the plugin appends `<METHOD><route>-<ip>` (one bucket per route and IP). */
@@ -33,6 +33,8 @@ export async function redisRateLimitOptions (app: FastifyInstance): Promise<Part
     if (up === false) app.log.info('Redis reachable again: the per-IP rate limit is shared and enforced again')
     up = true
   }
+  // ioredis is imported only here: without REDIS_URL it is never loaded.
+  const WatchedRedis = watchedRedisClass(await import('ioredis'))
   const redis = new WatchedRedis(url, { answered, lost })
   redis.on('ready', answered)
   // Without an 'error' listener ioredis prints every failed reconnect to stderr.
@@ -67,20 +69,22 @@ const CLIENT_OPTIONS = {
  * answering emits no connection event, only command timeouts. A reply error (NOSCRIPT, which ioredis
  * answers itself by sending the script) means Redis is there.
  */
-class WatchedRedis extends Redis {
-  constructor (url: string, private readonly health: { answered: () => void, lost: (reason: string) => void }) {
-    super(url, CLIENT_OPTIONS)
-  }
+function watchedRedisClass ({ Redis, ReplyError }: Pick<typeof import('ioredis'), 'Redis' | 'ReplyError'>) {
+  return class WatchedRedis extends Redis {
+    constructor (url: string, private readonly health: { answered: () => void, lost: (reason: string) => void }) {
+      super(url, CLIENT_OPTIONS)
+    }
 
-  override sendCommand (command: Command, stream?: WriteableStream): unknown {
-    const sent = super.sendCommand(command, stream)
-    // Only a ready client counts as back: the handshake's INFO answers before commands may be sent
-    // (without the offline queue they fail until 'ready', which reports the recovery itself).
-    const answered = () => { if (this.status === 'ready') this.health.answered() }
-    command.promise.then(answered, (err: Error) => {
-      if (err instanceof ReplyError) answered()
-      else this.health.lost(err.message)
-    })
-    return sent
+    override sendCommand (command: Command, stream?: WriteableStream): unknown {
+      const sent = super.sendCommand(command, stream)
+      // Only a ready client counts as back: the handshake's INFO answers before commands may be sent
+      // (without the offline queue they fail until 'ready', which reports the recovery itself).
+      const answered = () => { if (this.status === 'ready') this.health.answered() }
+      command.promise.then(answered, (err: Error) => {
+        if (err instanceof ReplyError) answered()
+        else this.health.lost(err.message)
+      })
+      return sent
+    }
   }
 }

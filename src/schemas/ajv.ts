@@ -13,10 +13,11 @@ export function makeAjv (options: Options = {}): Ajv {
   return ajv
 }
 
-const standalone = makeAjv({ coerceTypes: false })
+// Made on the first checker: serving never needs it.
+let standalone: Ajv | undefined
 
 /** A predicate that is true exactly when a JSON body field with this schema would pass the API's validation. */
 export const checkerOf = (schema: TSchema): (value: unknown) => boolean => {
-  const validate = standalone.compile(schema)
+  const validate = (standalone ??= makeAjv({ coerceTypes: false })).compile(schema)
   return (value) => validate(value)
 }

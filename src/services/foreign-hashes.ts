@@ -2,7 +2,6 @@
 // prefix, capped in cost, verified off the event loop the way the system that wrote them did.
 import { pbkdf2, timingSafeEqual } from 'node:crypto'
 import { promisify } from 'node:util'
-import bcrypt from 'bcrypt'
 import argon2 from 'argon2'
 import type { Argon2Cost } from './passwords.js'
 
@@ -91,6 +90,8 @@ export const ab64Decode = (text: string): Buffer => Buffer.from(text.replace(/\.
 async function verifyBcrypt (hash: string, password: string): Promise<boolean> {
   const bytes = Buffer.from(password, 'utf8')
   if (bytes.includes(0)) return false
+  // The native addon is loaded on the first imported bcrypt hash, not at start.
+  const { default: bcrypt } = await import('bcrypt')
   return await bcrypt.compare(bytes.subarray(0, 72), `$2b$${hash.slice(4)}`)
 }
 

@@ -3,7 +3,8 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { and, asc, count, eq, isNull, sql } from 'drizzle-orm'
 import type { PgDb } from '../db/postgres.js'
-import { serverSecrets, signingKeys, totpSecrets } from '../db/schema-pg.js'
+// The tables (drizzle-orm/pg-core) are imported on first use: plugins import this module on SQLite too.
+const pgTables = async () => await import('../db/schema-pg.js')
 import { keyFromPem, type SigningKey } from './keys.js'
 import { decodeTotpKey, newTotpKey, TotpKeyError } from './totp-key.js'
 
@@ -18,12 +19,14 @@ const toKey = (row: { privatePem: string, createdAt: Date }): SigningKey => keyF
 
 /** All active keys, oldest first (the newest signs). */
 export async function listDbKeys (db: Queryable): Promise<SigningKey[]> {
+  const { signingKeys } = await pgTables()
   const rows = await db.select().from(signingKeys).where(isNull(signingKeys.retiredAt)).orderBy(asc(signingKeys.createdAt), asc(signingKeys.kid))
   return rows.map(toKey)
 }
 
 /** Generate a new Ed25519 key; it signs on every instance from its next key refresh. */
 export async function addDbKey (db: Queryable, now = new Date()): Promise<SigningKey> {
+  const { signingKeys } = await pgTables()
   const { privateKey } = generateKeyPairSync('ed25519')
   const key = keyFromPem(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), now)
   await db.insert(signingKeys).values({ kid: key.kid, privatePem: key.privatePem, createdAt: now })
@@ -36,6 +39,7 @@ export async function addDbKey (db: Queryable, now = new Date()): Promise<Signin
  * cannot both succeed.
  */
 export async function retireDbKey (db: PgDb, kid: string, now = new Date()): Promise<SigningKey> {
+  const { signingKeys } = await pgTables()
   return await db.transaction(async (tx) => {
     const active = await tx.select().from(signingKeys).where(isNull(signingKeys.retiredAt)).orderBy(asc(signingKeys.createdAt)).for('update')
     const row = active.find((k) => k.kid === kid)
@@ -70,6 +74,7 @@ export async function ensureDbKey (db: PgDb, onCreate?: (key: SigningKey) => voi
  * encrypted secrets exist is an error, never a fresh key (that would lock every TOTP user out).
  */
 export async function loadOrCreateDbTotpKey (db: PgDb, now = new Date()): Promise<Buffer> {
+  const { serverSecrets, totpSecrets } = await pgTables()
   const read = async (): Promise<Buffer | undefined> => {
     const [row] = await db.select({ value: serverSecrets.value }).from(serverSecrets).where(eq(serverSecrets.name, TOTP_SECRET))
     if (row === undefined) return undefined

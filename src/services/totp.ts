@@ -1,7 +1,6 @@
 // TOTP second factor (RFC 6238): enrolment, confirmation, recovery codes, code checks with replay protection, reset.
 import { createHash } from 'node:crypto'
 import { Secret, TOTP } from 'otpauth'
-import QRCode from 'qrcode'
 import type { UserRow } from '../db/schema.js'
 import type { Store, TotpSecretRow } from '../store/index.js'
 import { createAuditService, type AuditContext, type AuditService } from './audit.js'
@@ -53,6 +52,8 @@ function newRecoveryCode (): string {
 
 /** An SVG QR code of the otpauth URI, for authenticator apps to scan. */
 export async function qrSvg (otpauthUri: string): Promise<string> {
+  // qrcode is imported on the first enrolment, not at start.
+  const { default: QRCode } = await import('qrcode')
   return await QRCode.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 })
 }
 
