@@ -100,9 +100,12 @@ async function cannon (port, options) {
   }
 }
 
+// The node flags `npm start` runs the server with (package.json's start script), so the bench measures what ships.
+const START_FLAGS = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start.split(/\s+/).filter((w) => w.startsWith('--'))
+
 async function startServer (databasePath, name, cli = SERVER_CLI, extraEnv = {}) {
   const port = await freePort()
-  const nodeArgs = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : []
+  const nodeArgs = [...START_FLAGS, ...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [])]
   const server = await startProcess([cli], serverEnv(databasePath, extraEnv), { port, nodeArgs })
   running.add(server)
   return server

@@ -4,6 +4,7 @@ import { resolve } from 'node:path'
 import { buildApp, type App } from './app.js'
 import type { Config } from './config.js'
 import { dataDirectory } from './db/open.js'
+import threadpool from './threadpool.cjs'
 
 export interface Started { app: App, url: string }
 
@@ -12,6 +13,9 @@ export const CRASH_SIGNALS = ['SIGBUS', 'SIGSEGV', 'SIGILL', 'SIGFPE'] as const
 
 export async function startServer (config: Config, out: (line: string) => void = console.log): Promise<Started> {
   const app = await buildApp(config)
+  // What the bin did with the hashing threads (undefined when the process did not start through it).
+  const pool = threadpool.threadpoolStatus()
+  if (pool !== undefined) app.log.debug({ threadpool: { size: pool.size, nice: pool.nice ?? null } }, pool.note)
   const address = await app.listen({ host: config.HOST, port: config.PORT })
   const url = address.replace('[::1]', 'localhost')
   out(`Latchkey is serving on ${url}  (API docs: ${url}/docs)`)
