@@ -8,7 +8,7 @@ import type { UserRow } from '../src/db/schema.js'
 import { adminRequired, invalidToken, notAuthenticated } from '../src/errors.js'
 import { loggable } from '../src/log.js'
 import { startKeyRefresh } from '../src/services/keys-pg.js'
-import { loadOrCreateSigningKeys } from '../src/services/key-admin.js'
+import { signingKeys } from '../src/services/key-admin.js'
 import { keysDirectory, type SigningKey } from '../src/services/keys.js'
 import { createAccessTokenSigner, type AccessClaims } from '../src/services/tokens.js'
 import type { PostgresStore } from '../src/store/postgres.js'
@@ -62,7 +62,7 @@ export default fp(async (app) => {
   }
   const hs256 = config.JWT_SECRET !== undefined
   let created: SigningKey | undefined
-  const keys = hs256 ? [] : await loadOrCreateSigningKeys(app.store, config.DATABASE_PATH, (key) => { created = key })
+  const keys = hs256 ? [] : await signingKeys(app.store, config.DATABASE_PATH).loadOrCreate((key) => { created = key })
   if (created !== undefined && app.store.engine === 'sqlite') await warnIfSessionsOutstanding(created)
   // The key ring: on PostgreSQL it is reloaded every KEY_REFRESH_INTERVAL seconds, so a `latchkey keys rotate`
   // or `retire` on any machine reaches every instance without a restart (the newest active key signs).

@@ -8,7 +8,7 @@ import { driverError } from './db/faults.js'
 import { DomainError } from './errors.js'
 import { packageVersion as version } from './paths.js'
 import { auditCommand } from './cli-audit.js'
-import { listSigningKeys, retireSigningKey, rotateSigningKey } from './services/key-admin.js'
+import { signingKeys } from './services/key-admin.js'
 import { KeyFileError } from './services/keys.js'
 import { createServices, type Services } from './services/index.js'
 import { resetTotp } from './services/totp.js'
@@ -181,15 +181,16 @@ async function keysCommand (args: string[]): Promise<void> {
   // KEY_REFRESH_INTERVAL seconds. On SQLite they are files, read at start.
   const when = config.DATABASE_URL === undefined ? 'from their next start' : `within ${config.KEY_REFRESH_INTERVAL} s (KEY_REFRESH_INTERVAL)`
   await withServices(config, async (store, { audit }) => {
+    const keyStore = signingKeys(store, config.DATABASE_PATH)
     switch (action) {
       case 'rotate': {
-        const key = await rotateSigningKey(store, config.DATABASE_PATH)
+        const key = await keyStore.rotate()
         await audit.record({ type: 'keys.rotated', actorId: null, detail: { kid: key.kid } })
         console.log(`Added key ${key.kid}. Running servers sign with it ${when}; older keys keep verifying.`)
         return
       }
       case 'list': {
-        const keys = await listSigningKeys(store, config.DATABASE_PATH)
+        const keys = await keyStore.list()
         keys.forEach((k, i) => console.log(`${k.kid}\t${k.createdAt.toISOString()}\t${i === keys.length - 1 ? 'signing' : 'verify-only'}`))
         if (keys.length === 0) console.log('No keys yet: they are created on first start.')
         return
@@ -197,7 +198,7 @@ async function keysCommand (args: string[]): Promise<void> {
       case 'retire': {
         if (!kid) throw new UsageError('usage: latchkey keys retire KID')
         try {
-          await retireSigningKey(store, config.DATABASE_PATH, kid)
+          await keyStore.retire(kid)
         } catch (err) {
           throw new UsageError((err as Error).message)
         }

@@ -6,27 +6,32 @@ import type { PostgresStore } from '../store/postgres.js'
 import { addDbKey, ensureDbKey, listDbKeys, retireDbKey } from './keys-pg.js'
 import { addKey, listKeys, loadOrCreateKeys, retireKey, type SigningKey } from './keys.js'
 
-const pgOf = (store: Store) => store.engine === 'postgres' ? (store as PostgresStore).db : undefined
-
-/** The active keys, oldest first (the newest signs); a first one is made when there is none. */
-export async function loadOrCreateSigningKeys (store: Store, databasePath: string, onCreate?: (key: SigningKey) => void): Promise<SigningKey[]> {
-  const db = pgOf(store)
-  return db === undefined ? loadOrCreateKeys(dataDirectory(databasePath), onCreate) : await ensureDbKey(db, onCreate)
+export interface SigningKeyStore {
+  /** The active keys, oldest first (the newest signs); a first one is made when there is none. */
+  loadOrCreate: (onCreate?: (key: SigningKey) => void) => Promise<SigningKey[]>
+  list: () => Promise<SigningKey[]>
+  /** A new signing key. SQLite: servers sign with it from their next start; PostgreSQL: within KEY_REFRESH_INTERVAL. */
+  rotate: () => Promise<SigningKey>
+  /** Stop accepting tokens signed with `kid`; refuses the only active key. */
+  retire: (kid: string) => Promise<SigningKey>
 }
 
-export async function listSigningKeys (store: Store, databasePath: string): Promise<SigningKey[]> {
-  const db = pgOf(store)
-  return db === undefined ? listKeys(dataDirectory(databasePath)) : await listDbKeys(db)
-}
-
-/** A new signing key. SQLite: servers sign with it from their next start; PostgreSQL: within KEY_REFRESH_INTERVAL. */
-export async function rotateSigningKey (store: Store, databasePath: string): Promise<SigningKey> {
-  const db = pgOf(store)
-  return db === undefined ? addKey(dataDirectory(databasePath)) : await addDbKey(db)
-}
-
-/** Stop accepting tokens signed with `kid`; refuses the only active key. */
-export async function retireSigningKey (store: Store, databasePath: string, kid: string): Promise<SigningKey> {
-  const db = pgOf(store)
-  return db === undefined ? retireKey(dataDirectory(databasePath), kid) : await retireDbKey(db, kid)
+/** Where `store`'s engine keeps the signing keys: chosen once, here. */
+export function signingKeys (store: Store, databasePath: string): SigningKeyStore {
+  if (store.engine === 'postgres') {
+    const { db } = store as PostgresStore
+    return {
+      loadOrCreate: async (onCreate) => await ensureDbKey(db, onCreate),
+      list: async () => await listDbKeys(db),
+      rotate: async () => await addDbKey(db),
+      retire: async (kid) => await retireDbKey(db, kid)
+    }
+  }
+  const dir = dataDirectory(databasePath)
+  return {
+    loadOrCreate: async (onCreate) => loadOrCreateKeys(dir, onCreate),
+    list: async () => listKeys(dir),
+    rotate: async () => addKey(dir),
+    retire: async (kid) => retireKey(dir, kid)
+  }
 }
