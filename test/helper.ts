@@ -23,7 +23,8 @@ export const testEnv: Record<string, string | number> = {
 /** A fresh data directory, removed when the test ends. */
 export function tempDir (t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-test-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // Retries: a store's checkpoint worker may still be closing its connection (and its -wal/-shm files) then.
+  t.teardown(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }))
   return dir
 }
 

@@ -24,7 +24,7 @@ async function setup (t: Test, cost: Argon2Cost = CHEAP, path?: string) {
   const file = path ?? join(tempDir(t), 'latchkey.db')
   const store = await openStore({ DATABASE_PATH: file }) as SqliteStore
   const { db, sqlite } = store
-  t.teardown(() => { if (sqlite.open) sqlite.close() })
+  t.teardown(async () => { if (sqlite.open) await store.close() }) // joins the checkpoint worker too
   const audit = createAuditService(store)
   return {
     file,
