@@ -5,19 +5,16 @@ import Fastify from 'fastify'
 
 const app = Fastify({ logger: false })
 const variant = process.env.HELLO_VARIANT ?? 'bare'
-// Keep in step with plugins/security.ts.
-const helmetOptions = {
-  contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
-  strictTransportSecurity: false
+if (variant !== 'bare') {
+  // The server's own options and header recording (the built plugins/security.ts; the bench builds first).
+  const { helmetOptions, helmetHeaders } = await import('../dist/plugins/security.js')
+  if (variant === 'helmet') await app.register((await import('@fastify/helmet')).default, helmetOptions)
+  else if (variant === 'static-headers') addStaticHeaders(helmetHeaders(helmetOptions))
 }
-if (variant === 'helmet') {
-  await app.register((await import('@fastify/helmet')).default, helmetOptions)
-} else if (variant === 'static-headers') {
-  // As plugins/security.ts does it: helmet's headers recorded once, set on the raw response from one hook.
-  const helmet = (await import('helmet')).default
-  const names = []
-  const values = []
-  helmet(helmetOptions)({}, { setHeader: (name, value) => { names.push(name); values.push(value) }, removeHeader () {} }, () => {})
+/** As plugins/security.ts does it: the recorded headers set on the raw response from one hook. */
+function addStaticHeaders (headers) {
+  const names = headers.map(([name]) => name)
+  const values = headers.map(([, value]) => value)
   app.addHook('onRequest', (_request, reply, done) => {
     for (let i = 0; i < names.length; i++) reply.raw.setHeader(names[i], values[i])
     done()

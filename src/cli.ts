@@ -73,14 +73,10 @@ async function readPassword (fromStdin: boolean): Promise<string> {
   }
 }
 
-// Compiled on first use: `latchkey serve` never needs them.
-const lazyChecker = (schema: Parameters<typeof checkerOf>[0]) => {
-  let check: ((value: unknown) => boolean) | undefined
-  return (value: unknown) => (check ??= checkerOf(schema))(value)
-}
-const validRole = lazyChecker(Role)
-const validUsername = lazyChecker(Username)
-const validEmail = lazyChecker(Email)
+// Compiled on first use (checkerOf): `latchkey serve` never needs them.
+const validRole = checkerOf(Role)
+const validUsername = checkerOf(Username)
+const validEmail = checkerOf(Email)
 const USER_USAGE = 'usage: latchkey user create|list|set-role|disable|enable|reset-totp …'
 const CREATE_USAGE = 'usage: latchkey user create --username U --email E [--role admin|user] [--password-stdin]'
 

@@ -16,8 +16,11 @@ export function makeAjv (options: Options = {}): Ajv {
 // Made on the first checker: serving never needs it.
 let standalone: Ajv | undefined
 
-/** A predicate that is true exactly when a JSON body field with this schema would pass the API's validation. */
+/**
+ * A predicate that is true exactly when a JSON body field with this schema would pass the API's validation.
+ * Compiled on its first call, so a module may make its checkers at load time for free.
+ */
 export const checkerOf = (schema: TSchema): (value: unknown) => boolean => {
-  const validate = (standalone ??= makeAjv({ coerceTypes: false })).compile(schema)
-  return (value) => validate(value)
+  let validate: ((value: unknown) => boolean) | undefined
+  return (value) => (validate ??= (standalone ??= makeAjv({ coerceTypes: false })).compile(schema))(value)
 }

@@ -3,10 +3,11 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { and, asc, count, eq, isNull, sql } from 'drizzle-orm'
 import type { PgDb } from '../db/postgres.js'
-// The tables (drizzle-orm/pg-core) are imported on first use: plugins import this module on SQLite too.
-const pgTables = async () => await import('../db/schema-pg.js')
 import { keyFromPem, type SigningKey } from './keys.js'
 import { decodeTotpKey, newTotpKey, TotpKeyError } from './totp-key.js'
+
+// The tables (drizzle-orm/pg-core) are imported on first use: plugins import this module on SQLite too.
+const pgTables = async () => await import('../db/schema-pg.js')
 
 // Advisory-lock key for "creating the first signing key" (transaction-scoped: released at commit).
 const FIRST_KEY_LOCK = 0x6c6b6b79 // 'lkky'
