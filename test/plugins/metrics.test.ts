@@ -157,7 +157,7 @@ t.test('the hashes-in-flight gauge follows argon2 calls', async (t) => {
   t.equal(value((await scrape(port)).parsed, 'latchkey_password_hashes_in_flight'), 0)
 })
 
-t.test('metrics plugin on a bare Fastify; without METRICS_PORT the counters exist but nothing is served or timed', async (t) => {
+t.test('metrics plugin on a bare Fastify; without METRICS_PORT the counters exist but nothing is served, timed or counted', async (t) => {
   const port = await freePort()
   const app = Fastify({ logger: false })
   t.teardown(() => app.close())
@@ -174,8 +174,7 @@ t.test('metrics plugin on a bare Fastify; without METRICS_PORT the counters exis
   const off = await build(t)
   t.ok(off.metrics.passwordGrants, 'routes can always count')
   await signUp(off)
-  t.equal(off.metrics.registry.getSingleMetric('latchkey_http_requests_total'), undefined, 'no per-request hook')
-  t.equal(off.metrics.registry.getSingleMetric('process_cpu_user_seconds_total'), undefined, 'no default metrics')
+  t.equal(off.metrics.registry, undefined, 'no registry: no per-request hook, no default metrics')
   const tokens: Tokens = (await off.inject({ method: 'POST', url: '/auth/token', ...form({ username: 'nobody', password: 'x' }) })).json()
   t.ok(tokens, 'requests work without metrics')
 })
