@@ -2,9 +2,10 @@
 //
 // Every operation runs through one Serial queue: a transaction that awaits (the generic query modules
 // await each statement) holds the connection until it commits, and nothing else runs inside it. The two
-// hot write paths and the hot read keep the v1 speed: prepared statements, and for refreshes one
-// synchronous BEGIN IMMEDIATE transaction per turn of the event loop (group commit, below), so concurrent
-// refreshes of one token stay strictly serialised. WAL checkpoints run in a worker (src/db/checkpoint.ts).
+// hot write paths, the hot read and the other statements of a login and a registration keep the v1 speed:
+// prepared statements, and for refreshes one synchronous BEGIN IMMEDIATE transaction per turn of the event
+// loop (group commit, below), so concurrent refreshes of one token stay strictly serialised. WAL checkpoints
+// run in a worker (src/db/checkpoint.ts).
 import type Database from 'better-sqlite3'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { createCheckpointer, type CheckpointOptions, type Checkpointer } from '../db/checkpoint.js'
@@ -86,9 +87,10 @@ export const STATEMENT_CACHE_SIZE = 256
 
 /**
  * The connection as Drizzle sees it for the query modules: `prepare` answers from a bounded cache by SQL text,
- * so a query built the same way twice is compiled by SQLite once (10–70 µs of CPU saved per query, measured; the
- * SQL text itself Drizzle still builds every time). Drizzle's `values()` turns a statement's raw mode on and leaves it on, so a cached
- * statement that returns rows is handed out in object mode, as a fresh one is. Everything else is the connection's.
+ * so a query built the same way twice is compiled by SQLite once (10–70 µs of CPU saved per query, measured;
+ * Drizzle still builds the SQL text every time). Drizzle's `values()` turns a statement's raw mode on and leaves
+ * it on, so a cached statement that returns rows is handed out in object mode, as a fresh one is. Everything
+ * else is the connection's.
  */
 export function cachingStatements (sqlite: Database.Database, size = STATEMENT_CACHE_SIZE): Database.Database {
   const cache = new Map<string, Database.Statement>()
@@ -349,8 +351,7 @@ export function openSqliteStore (databasePath: string, options: SqliteStoreOptio
     db,
     sqlite,
     checkpoints,
-    // The hottest read (every authenticated request) needs no queue: it is one statement, and SQLite
-    // runs it against committed data or, inside a queued transaction, against that transaction's writes.
+    // A login's and a registration's statements: queued like the query modules' operations they replace.
     userById: (id) => queue(() => hot.userById(id)),
     userByLogin: (login) => queue(() => hot.userByLogin(login)),
     insertUser: (values) => queue(() => {
@@ -368,6 +369,8 @@ export function openSqliteStore (databasePath: string, options: SqliteStoreOptio
       }
     }),
     lastAccountTokenAt: (kind, email) => queue(() => hot.lastAccountTokenAt(kind, email)),
+    // The hottest read (every authenticated request) needs no queue: it is one statement, and SQLite
+    // runs it against committed data or, inside a queued transaction, against that transaction's writes.
     activeSessionUser: async (userId, sessionId, now) => {
       const row = activeSessionUser.get(sessionId, userId, now.getTime())
       return row === undefined ? undefined : userOf(row, activeSessionUserKeys)
