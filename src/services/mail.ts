@@ -91,15 +91,26 @@ export function createMailer (options: MailerOptions): Mailer {
     wakers.add(done)
   })
 
-  function writeToOutbox (raw: Buffer): string {
+  const makeOutbox = () => {
     try {
       mkdirSync(options.outbox, { mode: 0o700 })
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     }
+  }
+  // The folder is made before the first mail, and again only when a write finds it gone (removed meanwhile).
+  let outboxMade = false
+  function writeToOutbox (raw: Buffer): string {
+    if (!outboxMade) { makeOutbox(); outboxMade = true }
     const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}.eml`
     const file = join(options.outbox, name)
-    writeFileSync(file, raw, { mode: 0o600, flag: 'wx' })
+    try {
+      writeFileSync(file, raw, { mode: 0o600, flag: 'wx' })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      makeOutbox()
+      writeFileSync(file, raw, { mode: 0o600, flag: 'wx' })
+    }
     return file
   }
 

@@ -1,7 +1,7 @@
 // The mailer: the dev outbox (.eml files, 0600 in a 0700 folder), SMTP to a real server, retries with
 // backoff, an unreachable server (logged, never thrown), flushing on close; and plugins/mail.ts on a bare Fastify.
 import t, { type Test } from 'tap'
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import Fastify from 'fastify'
 import { simpleParser } from 'mailparser'
@@ -105,6 +105,22 @@ t.test('an unreachable server: every attempt fails, the failure is logged, nothi
   t.equal(lines[2].code, 'ESOCKET')
   t.equal(lines[2].attempts, 3)
   noSecrets(t, lines)
+  await mailer.close()
+})
+
+t.test('the outbox folder, made before the first mail, is made again when it was removed meanwhile', async (t) => {
+  const outbox = join(tempDir(t), 'outbox')
+  const { lines, log } = recorder()
+  const mailer = createMailer({ from: 'x@example.com', outbox, log })
+  mailer.queue('reset', () => MAIL)
+  await mailer.idle()
+  rmSync(outbox, { recursive: true })
+  mailer.queue('verify', () => MAIL)
+  mailer.queue('reset', () => MAIL)
+  await mailer.idle()
+  t.equal(readdirSync(outbox).length, 2, 'both later mails written')
+  t.equal(statSync(outbox).mode & 0o777, 0o700, 'the folder is 0700 again')
+  t.match(lines, [{ level: 'info' }, { level: 'info', kind: 'verify' }, { level: 'info', kind: 'reset' }])
   await mailer.close()
 })
 
