@@ -96,7 +96,9 @@ async function cannon (port, options) {
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.non2xx, // autocannon's errors include timeouts
-    total: result.requests.total
+    total: result.requests.total,
+    // Sent but unanswered when the run stopped: the server still does their work (a drain waits for it).
+    inFlight: Math.max(0, result.requests.sent - result.requests.total)
   }
 }
 
@@ -223,7 +225,9 @@ async function interleave (rounds, slices) {
       if (slice.pid !== undefined) {
         result.peakRss = Math.max(result.peakRss ?? 0, rssOf(slice.pid).hwm)
         // Server CPU per request: far steadier than req/s on a shared machine (it ignores time spent waiting for a core).
-        if (result.total > 0) result.cpuUs = (cpuMsOf(slice.pid) - cpu0) * 1000 / result.total
+        // A slice that drains counts what it drained: the requests left in flight and the drain request itself.
+        const served = result.total + (result.drained ?? 0)
+        if (served > 0) result.cpuUs = (cpuMsOf(slice.pid) - cpu0) * 1000 / served
       }
       per[name].push(result)
       log(`  round ${r + 1}/${rounds} ${name}: ${result.reqPerSec.toFixed(1)} req/s, p99 ${Number(result.p99).toFixed(1)} ms, ${result.errors} errors`)
@@ -350,6 +354,7 @@ async function argonPhase (kind, base, scale, pgBase) {
         const r = await cannon(server.port, { requests, connections: ARGON_CONNECTIONS, duration: mode.argonSlice })
         const last = await drain(server.port, isLogin ? request : { ...request, body: registerBody() })
         if (last.status < 200 || last.status > 299) r.errors++
+        r.drained = r.inFlight + 1
         return r
       }
     }
