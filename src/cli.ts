@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The `latchkey` command: serve (default), migrate, user management and signing keys.
 import { existsSync } from 'node:fs'
-import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { ConfigError, parseConfig, type Config } from './config.js'
 import { driverError } from './db/faults.js'
@@ -55,7 +54,8 @@ async function readPassword (fromStdin: boolean): Promise<string> {
     for await (const chunk of process.stdin) data += String(chunk)
     return data.replace(/\r?\n$/, '')
   }
-  // Prompt without echo: the readline output is muted while the password is typed.
+  // Prompt without echo: the readline output is muted while the password is typed. (Loaded here: `serve` never prompts.)
+  const { createInterface } = await import('node:readline')
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true })
   const write = rl as unknown as { _writeToOutput: (s: string) => void }
   const ask = (question: string) => new Promise<string>((resolve) => {

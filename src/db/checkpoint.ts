@@ -10,7 +10,7 @@
 // synchronous=NORMAL) before it returns, whichever connection later copies it. If the worker fails or dies, the
 // serving connection goes back to SQLite's own auto-checkpoint (every 1000 pages) and reports why.
 import { createRequire } from 'node:module'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
 import type Database from 'better-sqlite3'
 
 /** What the worker is started with (workerData). */
@@ -58,7 +58,8 @@ export interface Checkpointer {
 
 /** SQLite's default wal_autocheckpoint, restored when the worker is gone. */
 const SQLITE_AUTOCHECKPOINT = 1000
-const driver = createRequire(import.meta.url).resolve('better-sqlite3')
+const requireHere = createRequire(import.meta.url)
+const driver = requireHere.resolve('better-sqlite3')
 
 /**
  * The worker, as a CommonJS script (`eval`): it loads no module of ours, so it runs the same from src/ under the
@@ -143,6 +144,8 @@ export function createCheckpointer (sqlite: Database.Database, databasePath: str
       restartFrames: options.restartFrames ?? 2048,
       busyTimeoutMs: options.busyTimeoutMs ?? 1000
     }
+    // node:worker_threads is loaded with the first worker: a server that only reads never needs it.
+    const { Worker } = requireHere('node:worker_threads') as typeof import('node:worker_threads')
     const w = new Worker(WORKER_SCRIPT, {
       eval: true,
       execArgv: [],
