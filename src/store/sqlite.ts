@@ -19,9 +19,7 @@ import type { Ctx } from './context.js'
 import type { RefreshInput, RefreshResult, RefreshVerdict, Store } from './index.js'
 import { queries, type Queries } from './queries.js'
 import { Serial } from './serial.js'
-import type { AccountTokenKind, NewAccountToken } from './account-tokens.js'
 import type { NewSession, RefreshState } from './sessions.js'
-import type { NewUser } from './users.js'
 
 /** A users row as the hot statements select it (`u_*` columns), mapped as Drizzle maps the table. */
 interface UserColumns {
@@ -189,17 +187,20 @@ export function openSqliteStore (databasePath: string, options: SqliteStoreOptio
     'INSERT INTO account_tokens (user_id, kind, token_hash, email, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
   const lastAccountTokenAt = sqlite.prepare<[string, string], number>(
     'SELECT created_at FROM account_tokens WHERE email = ? AND kind = ? ORDER BY created_at DESC LIMIT 1').pluck(true)
-  const hot = {
-    userById: (id: number): UserRow | undefined => {
+  // The query modules' operations with those statements in their place: what the queued store and the store
+  // inside a transaction both run.
+  const ops: Queries = {
+    ...q,
+    userById: async (id) => {
       const row = userById.get(id)
       return row === undefined ? undefined : userOf(row, userByIdKeys)
     },
-    userByLogin: (login: string): UserRow | undefined => {
+    userByLogin: async (login) => {
       const row = userByLogin.get(login, login)
       return row === undefined ? undefined : userOf(row, userByLoginKeys)
     },
     /** Taken when the username or email is held, as the query module's. */
-    insertUser: (v: NewUser): UserRow => {
+    insertUser: async (v) => {
       try {
         return userOf(insertUser.get(v.username, v.email, v.passwordHash, v.role ?? 'user', v.disabled === true ? 1 : 0,
           v.emailVerified === true ? 1 : 0, v.totpEnabled === true ? 1 : 0, v.createdAt.getTime()) as unknown[], insertUserKeys)
@@ -208,13 +209,13 @@ export function openSqliteStore (databasePath: string, options: SqliteStoreOptio
         throw err
       }
     },
-    insertAuditEvent: (e: NewAuditEvent): number => audit(e),
+    insertAuditEvent: async (e) => audit(e),
     /** Called inside a transaction, as the query module's. */
-    replaceAccountToken: (v: NewAccountToken): void => {
+    replaceAccountToken: async (v) => {
       deleteAccountTokens.run(v.userId, v.kind)
       insertAccountToken.run(v.userId, v.kind, v.tokenHash, v.email, v.createdAt.getTime(), v.expiresAt.getTime())
     },
-    lastAccountTokenAt: (kind: AccountTokenKind, email: string): Date | undefined => {
+    lastAccountTokenAt: async (kind, email) => {
       const at = lastAccountTokenAt.get(email, kind)
       return at === undefined ? undefined : new Date(at)
     }
@@ -313,14 +314,8 @@ export function openSqliteStore (databasePath: string, options: SqliteStoreOptio
 
   /** The store bound to an open transaction: statements run directly, the hot paths nest as savepoints. */
   const inTransaction: Store = {
-    ...q,
     // userById locks nothing on SQLite (BEGIN IMMEDIATE holds the writer lock already).
-    userById: async (id) => hot.userById(id),
-    userByLogin: async (login) => hot.userByLogin(login),
-    insertUser: async (values) => hot.insertUser(values),
-    insertAuditEvent: async (row) => hot.insertAuditEvent(row),
-    replaceAccountToken: async (values) => { hot.replaceAccountToken(values) },
-    lastAccountTokenAt: async (kind, email) => hot.lastAccountTokenAt(kind, email),
+    ...ops,
     engine: 'sqlite',
     transaction: async (fn) => await fn(inTransaction),
     startSession: async (s, tokenHash, event) => startSession(s, tokenHash, event),
@@ -333,7 +328,7 @@ export function openSqliteStore (databasePath: string, options: SqliteStoreOptio
   // for the checkpoint worker once they settle; only the reads named here are not (so a server that only reads, or
   // has not written yet, starts no worker). An operation missing from the list counts: a needless look, never a
   // WAL left to grow.
-  const serialised = Object.fromEntries(Object.entries(q).map(([name, op]) => {
+  const serialised = Object.fromEntries(Object.entries(ops).map(([name, op]) => {
     const run = op as (...a: unknown[]) => Promise<unknown>
     if (READS.has(name)) return [name, (...args: unknown[]) => queue(() => run(...args))]
     return [name, (...args: unknown[]) => queue(async () => {
@@ -351,24 +346,6 @@ export function openSqliteStore (databasePath: string, options: SqliteStoreOptio
     db,
     sqlite,
     checkpoints,
-    // A login's and a registration's statements: queued like the query modules' operations they replace.
-    userById: (id) => queue(() => hot.userById(id)),
-    userByLogin: (login) => queue(() => hot.userByLogin(login)),
-    insertUser: (values) => queue(() => {
-      try {
-        return hot.insertUser(values)
-      } finally {
-        wrote()
-      }
-    }),
-    insertAuditEvent: (row) => queue(() => {
-      try {
-        return hot.insertAuditEvent(row)
-      } finally {
-        wrote()
-      }
-    }),
-    lastAccountTokenAt: (kind, email) => queue(() => hot.lastAccountTokenAt(kind, email)),
     // The hottest read (every authenticated request) needs no queue: it is one statement, and SQLite
     // runs it against committed data or, inside a queued transaction, against that transaction's writes.
     activeSessionUser: async (userId, sessionId, now) => {
